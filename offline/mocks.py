@@ -1,0 +1,293 @@
+"""Run the Pulumi program under mocks, as the engine would, and record what it declares.
+
+One harness for the program's tests, the offline policy check and the local run:
+it loads the stack's configuration like the CLI does, answers the few data
+sources the program uses, and records every RegisterResource request with its
+parent, dependencies and wire-form inputs. With `preview=True` it behaves like a
+first `pulumi preview`: resources have no ids and no computed outputs, so
+anything derived from them reaches other resources as unknown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import runpy
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pulumi
+from google.protobuf import struct_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.stack_config import PROJECT_DIR, load_stack_config, project_name
+
+MOCK_ACCOUNT_ID = "123456789012"
+MOCK_PARTITION = "aws"
+DEFAULT_REGION = "ap-southeast-1"
+IOT_ENDPOINT = "a1b2c3d4e5f6g7-ats.iot.{region}.amazonaws.com"
+
+# Resource types whose ARN is not `arn:aws:<service>:<region>:<account>:<kind>/<name>`.
+_GLOBAL_SERVICES = {"iam", "s3", "cloudfront"}
+
+
+@dataclasses.dataclass
+class RegisteredResource:
+    """One RegisterResource request, as the engine (and the policy analyzer) sees it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: dict[str, Any]
+    wire_inputs: struct_pb2.Struct
+    outputs: dict[str, Any]
+    provider: str
+    protect: bool
+    delete_before_replace: bool
+
+    def input(self, name: str, default: Any = None) -> Any:
+        return self.inputs.get(name, default)
+
+
+@dataclasses.dataclass
+class ProgramRun:
+    """Everything one run of the program declared."""
+
+    stack: str
+    preview: bool
+    config: dict[str, str]
+    resources: list[RegisteredResource]
+    stack_outputs: dict[str, Any]
+    warnings: list[str]
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> RegisteredResource:
+        matches = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(matches) != 1:
+            names = [r.name for r in self.of_type(type_token)]
+            raise LookupError(f"expected one {type_token} named {name!r}, found {len(matches)} among {names}")
+        return matches[0]
+
+    def by_urn(self, urn: str) -> RegisteredResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise LookupError(f"no resource with URN {urn}")
+
+
+def _arn(service: str, region: str, resource: str) -> str:
+    scope_region = "" if service in _GLOBAL_SERVICES else region
+    scope_account = "" if service == "s3" else MOCK_ACCOUNT_ID
+    return f"arn:{MOCK_PARTITION}:{service}:{scope_region}:{scope_account}:{resource}"
+
+
+class PipelineMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and the data sources the program calls."""
+
+    def __init__(self, region: str, preview: bool) -> None:
+        self.region = region
+        self.preview = preview
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": MOCK_ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/ci",
+                "userId": "AIDACI",
+                "id": MOCK_ACCOUNT_ID,
+            }, []
+        if token == "aws:index/getRegion:getRegion":
+            return {"region": self.region, "id": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com",
+                    "description": self.region}, []
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": MOCK_PARTITION, "dnsSuffix": "amazonaws.com", "id": MOCK_PARTITION,
+                    "reverseDnsPrefix": "com.amazonaws"}, []
+        if token == "aws:iot/getEndpoint:getEndpoint":
+            return {"endpointAddress": IOT_ENDPOINT.format(region=self.region), "id": "iot-endpoint"}, []
+        # A mock that answered {} would silently turn the program's use of an
+        # unexpected data source into missing inputs: fail loudly instead.
+        raise NotImplementedError(f"the offline mocks do not answer the data source {token}")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if self.preview:
+            # A first preview: the engine knows only the inputs; ids and
+            # computed outputs are unknown until the resource exists.
+            return "", dict(args.inputs)
+        physical_name = _physical_name(args)
+        resource_id = physical_name
+        outputs = dict(args.inputs)
+        service, _, kind = args.typ.partition(":")[2].partition("/")
+        kind = kind.split(":")[0]
+        arn_resource = f"{kind.lower()}/{physical_name}"
+        if args.typ == "aws:kms/key:Key":
+            resource_id = hashlib.sha1(args.name.encode()).hexdigest()[:8] + "-1234-5678-9abc-def012345678"
+            arn_resource = f"key/{resource_id}"
+            outputs["keyId"] = resource_id
+        elif args.typ == "aws:kms/alias:Alias":
+            arn_resource = physical_name
+        elif args.typ == "aws:s3/bucket:Bucket":
+            outputs["bucket"] = physical_name
+            arn_resource = physical_name
+        elif args.typ == "aws:lambda/function:Function":
+            arn_resource = f"function:{physical_name}"
+        elif args.typ == "aws:logs/logGroup:LogGroup":
+            arn_resource = f"log-group:{physical_name}"
+        elif args.typ == "aws:cloudtrail/trail:Trail":
+            arn_resource = f"trail/{physical_name}"
+        elif args.typ == "aws:iot/certificate:Certificate":
+            resource_id = hashlib.sha256(args.name.encode()).hexdigest()
+            arn_resource = f"cert/{resource_id}"
+            outputs["certificatePem"] = "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"
+        elif args.typ == "aws:iot/topicRule:TopicRule":
+            arn_resource = f"rule/{physical_name}"
+        elif args.typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+            resource_id = hashlib.sha1(args.name.encode()).hexdigest()[:8] + "-aaaa-bbbb-cccc-000000000000"
+            outputs["uuid"] = resource_id
+        elif args.typ == "aws:sns/topic:Topic":
+            arn_resource = physical_name
+        elif args.typ == "aws:dynamodb/table:Table":
+            arn_resource = f"table/{physical_name}"
+        elif args.typ == "aws:kinesis/stream:Stream":
+            arn_resource = f"stream/{physical_name}"
+        outputs.setdefault("arn", _arn(service, self.region, arn_resource))
+        outputs.setdefault("name", physical_name)
+        if args.typ == "aws:iam/role:Role":
+            outputs["uniqueId"] = "AROA" + hashlib.sha1(args.name.encode()).hexdigest()[:16].upper()
+        return resource_id, outputs
+
+
+def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
+    inputs = args.inputs
+    for key in ("name", "bucket", "functionName"):
+        if isinstance(inputs.get(key), str):
+            return inputs[key]
+    for key in ("namePrefix", "bucketPrefix"):
+        if isinstance(inputs.get(key), str):
+            return inputs[key] + "20261125000000000000000001"
+    return args.name
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that keeps each request's parent, dependencies and wire inputs."""
+
+    def __init__(self, mocks: PipelineMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[RegisteredResource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        wire_inputs = struct_pb2.Struct()
+        wire_inputs.CopyFrom(request.object)
+        self.registrations.append(
+            RegisteredResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=request.custom,
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                property_dependencies={
+                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                },
+                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                wire_inputs=wire_inputs,
+                outputs=self.resources[response.urn].state if response.urn in self.resources else {},
+                provider=request.provider,
+                protect=request.protect,
+                delete_before_replace=request.deleteBeforeReplace,
+            )
+        )
+        return response
+
+
+class _WarningRecorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _project_on_path() -> Iterator[None]:
+    added = str(PROJECT_DIR) not in sys.path
+    if added:
+        sys.path.insert(0, str(PROJECT_DIR))
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(str(PROJECT_DIR))
+
+
+def run_program(
+    stack: str,
+    *,
+    preview: bool = False,
+    config_overrides: dict[str, object] | None = None,
+    program: Path = PROJECT_DIR / "__main__.py",
+) -> ProgramRun:
+    """Run `program` for `stack` under mocks and return what it declared.
+
+    Raises whatever the program raises (a configuration error, for example),
+    as `pulumi preview` would report it.
+    """
+    config = load_stack_config(stack, overrides=config_overrides)
+    region = config.get("aws:region", DEFAULT_REGION)
+    mocks = PipelineMocks(region=region, preview=preview)
+    monitor = RecordingMonitor(mocks)
+    logger = logging.getLogger(f"offline.pulumi.{stack}")
+    logger.propagate = False
+    recorder = _WarningRecorder()
+    logger.addHandler(recorder)
+
+    pulumi.runtime.set_all_config(config)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks, project=project_name(), stack=stack, preview=preview, logger=logger, monitor=monitor
+    )
+    root = pulumi_settings.get_root_resource()
+
+    def execute() -> None:
+        with _project_on_path():
+            runpy.run_path(str(program), run_name="__main__")
+
+    try:
+        pulumi_settings.SETTINGS.rpc_manager.clear()
+        _sync_await(run_pulumi_func(execute))
+        stack_outputs = _resolve_outputs(root.outputs if root is not None else {})
+    finally:
+        logger.removeHandler(recorder)
+    return ProgramRun(
+        stack=stack,
+        preview=preview,
+        config=config,
+        resources=monitor.registrations,
+        stack_outputs=stack_outputs,
+        warnings=recorder.messages,
+    )
+
+
+def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    if not outputs:
+        return {}
+    resolved = _sync_await(pulumi.Output.all(**outputs).future(with_unknowns=True))
+    return dict(resolved) if resolved is not None else {}
