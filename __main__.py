@@ -1,0 +1,35 @@
+"""Deploys the manufacturing IoT sensor pipeline for one stack."""
+
+from pathlib import Path
+
+import pulumi
+
+from components.pipeline import SensorPipeline
+from components.settings import ConfigError, read_settings
+from handler.message_format import TOPIC_FILTER
+
+config = pulumi.Config()
+try:
+    settings = read_settings(config.get, pulumi.Config("aws").get("region"), Path(__file__).resolve().parent)
+except ConfigError as error:
+    # RunError: the CLI shows the message alone, without a Python traceback.
+    raise pulumi.RunError(str(error)) from None
+
+pipeline = SensorPipeline(f"iot-{settings.suffix}", settings)
+
+pulumi.export("streamName", pipeline.ingestion.stream.name)
+pulumi.export("streamArn", pipeline.ingestion.stream.arn)
+pulumi.export("metricsTableName", pipeline.storage.table.name)
+pulumi.export("archiveBucketName", pipeline.storage.archive.bucket.bucket)
+pulumi.export("auditBucketName", pipeline.audit.bucket.bucket.bucket)
+pulumi.export("processorFunctionName", pipeline.processing.function.name)
+pulumi.export("kmsKeyArn", pipeline.encryption.key.arn)
+pulumi.export("kmsKeyAlias", pipeline.encryption.alias.name)
+pulumi.export("iotEndpoint", pipeline.iot_endpoint)
+pulumi.export("telemetryTopicPattern", TOPIC_FILTER)
+pulumi.export("thingTypeName", pipeline.fleet.thing_type.name)
+pulumi.export("topicRuleName", pipeline.ingestion.rule.name)
+pulumi.export(
+    "deviceCertificates",
+    {device: certificate.certificate_pem for device, certificate in pipeline.fleet.certificates.items()},
+)

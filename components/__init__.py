@@ -1,0 +1,1 @@
+"""The pipeline's ComponentResources, one per role."""

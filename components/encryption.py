@@ -1,0 +1,136 @@
+"""The stack's one customer-managed KMS key, and the key policy that lets AWS services use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import document, statement
+
+# What CloudWatch Logs calls on a key that encrypts a log group.
+LOGS_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+)
+
+
+@dataclass
+class EncryptionArgs:
+    suffix: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: pulumi.Input[str]
+    trail_name: str
+    deletion_window_days: int
+    tags: dict[str, str]
+    protect: bool = True
+
+
+class Encryption(pulumi.ComponentResource):
+    """One symmetric key with rotation, and its alias.
+
+    The key policy only holds what AWS services need: the account's own roles
+    get their KMS use through their IAM policies (the root statement makes IAM
+    policies count), so the key policy never names a role that does not exist
+    yet. The trail's and alarms' ARNs are built from names for the same reason.
+    """
+
+    key: aws.kms.Key
+    alias: aws.kms.Alias
+
+    def __init__(self, name: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("iotpipeline:index:Encryption", name, None, opts)
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encrypts the IoT sensor pipeline's data at rest ({args.suffix})",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            key_usage="ENCRYPT_DECRYPT",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.deletion_window_days,
+            policy=self._key_policy(args),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.alias = aws.kms.Alias(
+            f"{name}-alias",
+            name=f"alias/iot-manufacturing-{args.suffix}",
+            target_key_id=self.key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"keyArn": self.key.arn, "aliasName": self.alias.name})
+
+    @staticmethod
+    def _key_policy(args: EncryptionArgs) -> pulumi.Output[str]:
+        account_root = pulumi.Output.format("arn:{0}:iam::{1}:root", args.partition, args.account_id)
+        trail_arn = pulumi.Output.format(
+            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}", args.partition, args.region, args.account_id, args.trail_name
+        )
+        return document(
+            # Without this AWS refuses the policy (lock-out check), and IAM
+            # policies could not grant the pipeline's roles any use of the key.
+            statement("AccountAdministration", ["kms:*"], "*", principal={"AWS": account_root}),
+            statement(
+                "CloudTrailEncryptsLogs",
+                ["kms:GenerateDataKey"],
+                "*",
+                principal={"Service": "cloudtrail.amazonaws.com"},
+                condition={
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": pulumi.Output.format(
+                            "arn:{0}:cloudtrail:*:{1}:trail/*", args.partition, args.account_id
+                        )
+                    },
+                    "StringEquals": {"aws:SourceArn": trail_arn},
+                },
+            ),
+            statement(
+                "CloudTrailDescribesKey",
+                ["kms:DescribeKey"],
+                "*",
+                principal={"Service": "cloudtrail.amazonaws.com"},
+                condition={"StringEquals": {"aws:SourceArn": trail_arn}},
+            ),
+            statement(
+                "AccountReadsTrailLogs",
+                ["kms:Decrypt"],
+                "*",
+                principal={"AWS": account_root},
+                condition={"Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"}},
+            ),
+            statement(
+                "CloudWatchLogsEncryptsLogGroups",
+                list(LOGS_KEY_ACTIONS),
+                "*",
+                principal={"Service": pulumi.Output.format("logs.{0}.amazonaws.com", args.region)},
+                condition={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": pulumi.Output.format(
+                            "arn:{0}:logs:{1}:{2}:log-group:*", args.partition, args.region, args.account_id
+                        )
+                    }
+                },
+            ),
+            # Alarms publish to the stack's encrypted SNS topic; without this
+            # their notifications are dropped silently.
+            statement(
+                "CloudWatchAlarmsPublishEncrypted",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                "*",
+                principal={"Service": "cloudwatch.amazonaws.com"},
+                condition={
+                    "StringEquals": {"aws:SourceAccount": args.account_id},
+                    "ArnLike": {
+                        "aws:SourceArn": pulumi.Output.format(
+                            "arn:{0}:cloudwatch:{1}:{2}:alarm:*", args.partition, args.region, args.account_id
+                        )
+                    },
+                },
+            ),
+        )

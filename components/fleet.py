@@ -1,0 +1,111 @@
+"""The devices: their thing type, the policy that pins each certificate to its own thing
+and topic, and the things registered from the stack's configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import document, statement
+from components.settings import DeviceSpec
+from handler.message_format import TOPIC_PREFIX
+
+# IoT policy variable: resolves to the thing the connection's certificate is
+# attached to, and only when the MQTT client id equals that thing's name.
+THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
+
+
+@dataclass
+class FleetArgs:
+    suffix: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: pulumi.Input[str]
+    devices: Sequence[DeviceSpec]
+    tags: dict[str, str]
+
+
+class Fleet(pulumi.ComponentResource):
+    """Thing type, device policy, and one thing with a CSR-issued certificate per configured device.
+
+    Certificates are issued from certificate signing requests, so private keys
+    stay on the devices and never enter the Pulumi state.
+    """
+
+    thing_type: aws.iot.ThingType
+    device_policy: aws.iot.Policy
+    certificates: dict[str, aws.iot.Certificate]
+
+    def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("iotpipeline:index:Fleet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.thing_type = aws.iot.ThingType(
+            f"{name}-thing-type",
+            name=f"manufacturing-sensor-{args.suffix}",
+            properties={
+                "description": "A manufacturing sensor publishing telemetry over MQTT",
+                "searchable_attributes": ["site", "line"],
+            },
+            tags=args.tags,
+            opts=child,
+        )
+        self.device_policy = aws.iot.Policy(
+            f"{name}-device-policy",
+            name=f"iot-device-policy-{args.suffix}",
+            policy=self._device_policy(args),
+            tags=args.tags,
+            opts=child,
+        )
+        self.certificates = {}
+        for device in args.devices:
+            self.certificates[device.name] = self._register_device(name, device)
+        self.register_outputs({"thingTypeName": self.thing_type.name, "devicePolicyName": self.device_policy.name})
+
+    @staticmethod
+    def _device_policy(args: FleetArgs) -> pulumi.Output[str]:
+        iot_arn = pulumi.Output.format("arn:{0}:iot:{1}:{2}", args.partition, args.region, args.account_id)
+        return document(
+            statement(
+                "ConnectAsOwnThing",
+                ["iot:Connect"],
+                [pulumi.Output.concat(iot_arn, ":client/", THING_NAME_VARIABLE)],
+                # Refuse certificates that are not attached to a thing at all.
+                condition={"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+            ),
+            statement(
+                "PublishOwnTelemetry",
+                ["iot:Publish"],
+                [pulumi.Output.concat(iot_arn, ":topic/", TOPIC_PREFIX, "/", THING_NAME_VARIABLE)],
+            ),
+        )
+
+    def _register_device(self, name: str, device: DeviceSpec) -> aws.iot.Certificate:
+        child = pulumi.ResourceOptions(parent=self)
+        thing = aws.iot.Thing(
+            f"{name}-{device.name}",
+            name=device.name,
+            thing_type_name=self.thing_type.name,
+            opts=child,
+        )
+        certificate = aws.iot.Certificate(
+            f"{name}-{device.name}-certificate",
+            csr=device.csr_path.read_text(),
+            active=True,
+            opts=child,
+        )
+        aws.iot.ThingPrincipalAttachment(
+            f"{name}-{device.name}-thing-attachment",
+            thing=thing.name,
+            principal=certificate.arn,
+            opts=child,
+        )
+        aws.iot.PolicyAttachment(
+            f"{name}-{device.name}-policy-attachment",
+            policy=self.device_policy.name,
+            target=certificate.arn,
+            opts=child,
+        )
+        return certificate

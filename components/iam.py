@@ -1,0 +1,84 @@
+"""Small builders for IAM documents, so every policy in the stack has one shape.
+
+Documents are rendered with `pulumi.Output.json_dumps` rather than the
+`get_policy_document` data source: the text is the same on a real deploy and
+under mocks, and tests can read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+
+def statement(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[pulumi.Input[str]] | pulumi.Input[str] | None = None,
+    *,
+    effect: str = "Allow",
+    principal: Optional[dict[str, Any]] = None,
+    condition: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """One policy statement; `actions` are exact action names (no wildcards in this project).
+
+    `resources` is None only in trust policies, which name no resource.
+    """
+    document: dict[str, Any] = {"Sid": sid, "Effect": effect}
+    if principal is not None:
+        document["Principal"] = principal
+    document["Action"] = list(actions)
+    if resources is not None:
+        document["Resource"] = resources if isinstance(resources, (str, pulumi.Output)) else list(resources)
+    if condition:
+        document["Condition"] = condition
+    return document
+
+
+def document(*statements: dict[str, Any]) -> pulumi.Output[str]:
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def service_role(
+    resource_name: str,
+    *,
+    role_name: str,
+    service: str,
+    account_id: pulumi.Input[str],
+    description: str,
+    statements: Sequence[dict[str, Any]],
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role that only `service` in this account can assume, with one inline policy.
+
+    The `aws:SourceAccount` condition stops another account's resources from
+    making the service act with this role (the confused-deputy problem).
+    """
+    trust = document(
+        statement(
+            "TrustService",
+            ["sts:AssumeRole"],
+            principal={"Service": service},
+            condition={"StringEquals": {"aws:SourceAccount": account_id}},
+        )
+    )
+    role = aws.iam.Role(
+        resource_name,
+        name=role_name,
+        description=description,
+        assume_role_policy=trust,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    policy = aws.iam.RolePolicy(
+        f"{resource_name}-policy",
+        name=f"{role_name}-policy",
+        role=role.id,
+        policy=document(*statements),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return role, policy
+

@@ -1,0 +1,191 @@
+"""The processor: the Lambda function, its log group and role, and the mapping that feeds it
+from the stream."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import service_role, statement
+from handler import layout
+
+HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
+LAMBDA_RUNTIME = "python3.13"
+METRICS_NAMESPACE = "IotSensorPipeline"
+
+
+def handler_archive() -> pulumi.AssetArchive:
+    """The `handler/` folder itself at the archive's root, so Lambda imports
+    `handler.index.handler`; only the Python sources, so the package is the same
+    whatever caches lie in the working tree."""
+    sources = {path.name: pulumi.FileAsset(str(path)) for path in sorted(HANDLER_DIR.glob("*.py"))}
+    return pulumi.AssetArchive({"handler": pulumi.AssetArchive(sources)})
+
+
+@dataclass
+class ProcessingArgs:
+    suffix: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    stream_arn: pulumi.Input[str]
+    table_name: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    archive_bucket_name: pulumi.Input[str]
+    archive_bucket_arn: pulumi.Input[str]
+    tags: dict[str, str]
+    log_retention_days: int = 30
+    memory_mb: int = 512
+    timeout_seconds: int = 120
+    batch_size: int = 500
+    batching_window_seconds: int = 5
+    maximum_retry_attempts: int = 5
+    maximum_record_age_seconds: int = 3600
+    parallelization_factor: int = 1
+    metrics_ttl_days: int = 90
+    sensor_limits_json: str = "{}"
+    anomaly_settings: Mapping[str, float] = field(default_factory=dict)
+
+
+class Processing(pulumi.ComponentResource):
+    """Runs handler/ on every batch from the stream.
+
+    The mapping reports partial batch failures, bisects a failing batch, gives
+    up after bounded retries or a maximum age, and then writes the whole
+    invocation record (the failed records included) to the archive bucket,
+    encrypted with the stack's key, so failed records outlive the stream.
+    """
+
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+    mapping: aws.lambda_.EventSourceMapping
+
+    def __init__(self, name: str, args: ProcessingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("iotpipeline:index:Processing", name, None, opts)
+        function_name = f"iot-processor-{args.suffix}"
+        log_group_name = f"/aws/lambda/{function_name}"
+        # Created before the function: otherwise Lambda creates an unencrypted
+        # group that never expires on the first invocation.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-log-group",
+            name=log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        role, role_policy = self._create_role(name, function_name, log_group_name, args)
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=function_name,
+            description="Validates sensor readings, detects anomalies, stores metrics and raw data",
+            runtime=LAMBDA_RUNTIME,
+            architectures=["arm64"],
+            handler="handler.index.handler",
+            code=handler_archive(),
+            role=role.arn,
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            kms_key_arn=args.kms_key_arn,
+            environment={"variables": self._environment(args)},
+            logging_config={
+                "log_format": "JSON",
+                "log_group": self.log_group.name,
+                "application_log_level": "INFO",
+                "system_log_level": "WARN",
+            },
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
+        )
+        self.mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-stream-mapping",
+            event_source_arn=args.stream_arn,
+            function_name=self.function.arn,
+            # From the oldest record, so nothing published between the stream's
+            # and the mapping's creation is skipped.
+            starting_position="TRIM_HORIZON",
+            batch_size=args.batch_size,
+            maximum_batching_window_in_seconds=args.batching_window_seconds,
+            parallelization_factor=args.parallelization_factor,
+            function_response_types=["ReportBatchItemFailures"],
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=args.maximum_retry_attempts,
+            maximum_record_age_in_seconds=args.maximum_record_age_seconds,
+            destination_config={"on_failure": {"destination_arn": args.archive_bucket_arn}},
+            tags=args.tags,
+            # The mapping's first poll needs the role's stream permissions in force.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        self.register_outputs({"functionName": self.function.name, "mappingUuid": self.mapping.uuid})
+
+    @staticmethod
+    def _environment(args: ProcessingArgs) -> dict[str, pulumi.Input[str]]:
+        return {
+            layout.ENV_METRICS_TABLE: args.table_name,
+            layout.ENV_ARCHIVE_BUCKET: args.archive_bucket_name,
+            layout.ENV_METRICS_TTL_DAYS: str(args.metrics_ttl_days),
+            layout.ENV_SENSOR_LIMITS: args.sensor_limits_json,
+            layout.ENV_ANOMALY_SETTINGS: json.dumps(dict(args.anomaly_settings), sort_keys=True),
+            layout.ENV_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        }
+
+    def _create_role(
+        self, name: str, function_name: str, log_group_name: str, args: ProcessingArgs
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        log_streams_arn = pulumi.Output.format(
+            "arn:{0}:logs:{1}:{2}:log-group:{3}:*", args.partition, args.region, args.account_id, log_group_name
+        )
+
+        def bucket_objects(prefix: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat(args.archive_bucket_arn, "/", prefix, "/*")
+
+        return service_role(
+            f"{name}-role",
+            role_name=f"iot-lambda-role-{args.suffix}",
+            service="lambda.amazonaws.com",
+            account_id=args.account_id,
+            description=f"Execution role of {function_name}",
+            statements=[
+                statement(
+                    "ReadSensorStream",
+                    [
+                        "kinesis:DescribeStream",
+                        "kinesis:DescribeStreamSummary",
+                        "kinesis:GetRecords",
+                        "kinesis:GetShardIterator",
+                        "kinesis:ListShards",
+                    ],
+                    [args.stream_arn],
+                ),
+                # Decrypt: stream records and table items; GenerateDataKey: new
+                # S3 objects and table items; DescribeKey: DynamoDB's check of the key.
+                statement(
+                    "UseStackKey",
+                    ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    [args.kms_key_arn],
+                ),
+                statement(
+                    "StoreMetrics",
+                    ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+                    [args.table_arn],
+                ),
+                statement(
+                    "ArchiveReadings",
+                    ["s3:PutObject"],
+                    [bucket_objects(layout.RAW_PREFIX), bucket_objects(layout.QUARANTINE_PREFIX)],
+                ),
+                # The mapping's on-failure destination writes with this role,
+                # under Lambda's own key layout.
+                statement("ListArchiveForFailedBatches", ["s3:ListBucket"], [args.archive_bucket_arn]),
+                statement("WriteFailedBatches", ["s3:PutObject"], [bucket_objects(layout.LAMBDA_FAILURE_PREFIX)]),
+                statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_streams_arn]),
+            ],
+            tags=args.tags,
+            parent=self,
+        )

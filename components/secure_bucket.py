@@ -1,0 +1,130 @@
+"""An S3 bucket with every protection the pipeline's data needs, as pulumi-aws 7.x resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import document, statement
+
+
+@dataclass
+class SecureBucketArgs:
+    bucket_prefix: str
+    kms_key_arn: pulumi.Input[str]
+    tags: dict[str, str]
+    transition_days: int = 90
+    noncurrent_transition_days: int = 30
+    expiration_days: int = 0
+    force_destroy: bool = False
+    protect: bool = True
+    # Statements beside the TLS-only deny, each given the bucket's ARN.
+    extra_policy_statements: Sequence[Any] = field(default_factory=list)
+
+
+class SecureBucket(pulumi.ComponentResource):
+    """SSE-KMS with a bucket key, versioning, lifecycle to Glacier, no public access,
+    bucket-owner-enforced ownership and a policy that refuses plain HTTP.
+
+    The name is a prefix plus a suffix AWS makes unique: bucket names are
+    global across all accounts, so a fixed name could already be taken.
+    """
+
+    bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
+
+    def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("iotpipeline:index:SecureBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket_prefix=args.bucket_prefix,
+            force_destroy=args.force_destroy,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=self.bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": args.kms_key_arn,
+                    },
+                    "bucket_key_enabled": True,
+                }
+            ],
+            opts=child,
+        )
+        self.versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=[self._lifecycle_rule(args)],
+            # S3 applies noncurrent-version rules only once versioning is on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
+        )
+        self.policy = aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(lambda arn: self._policy_statements(arn, args)).apply(
+                lambda statements: document(*statements)
+            ),
+            # A bucket policy written while the public access block is being
+            # set fails with OperationAborted: serialize them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block, self.ownership]),
+        )
+        self.register_outputs({"bucketName": self.bucket.bucket, "bucketArn": self.bucket.arn})
+
+    @staticmethod
+    def _lifecycle_rule(args: SecureBucketArgs) -> dict[str, Any]:
+        rule: dict[str, Any] = {
+            "id": "archive-to-glacier",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "transitions": [{"days": args.transition_days, "storage_class": "GLACIER"}],
+            "noncurrent_version_transitions": [
+                {"noncurrent_days": args.noncurrent_transition_days, "storage_class": "GLACIER"}
+            ],
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        }
+        if args.expiration_days:
+            rule["expiration"] = {"days": args.expiration_days}
+            rule["noncurrent_version_expiration"] = {"noncurrent_days": args.expiration_days}
+        return rule
+
+    @staticmethod
+    def _policy_statements(bucket_arn: str, args: SecureBucketArgs) -> list[Any]:
+        deny_plain_http = statement(
+            "DenyInsecureTransport",
+            ["s3:*"],
+            [bucket_arn, f"{bucket_arn}/*"],
+            effect="Deny",
+            principal={"AWS": "*"},
+            condition={"Bool": {"aws:SecureTransport": "false"}},
+        )
+        return [deny_plain_http, *[build(bucket_arn) for build in args.extra_policy_statements]]
