@@ -1,0 +1,76 @@
+"""The stack's KMS key: rotation, spec, alias, and a key policy the services can use."""
+
+from tests.program.assertions import assert_input, policy_statements
+
+KEY = "aws:kms/key:Key"
+ACCOUNT_ROOT = "arn:aws:iam::123456789012:root"
+TRAIL_ARN = "arn:aws:cloudtrail:ap-southeast-1:123456789012:trail/iot-audit-trail-dev"
+
+
+def test_key_is_symmetric_with_rotation_and_a_deletion_window(dev, prod):
+    key = dev.one(KEY)
+    assert_input(key, "enableKeyRotation", True)
+    assert_input(key, "customerMasterKeySpec", "SYMMETRIC_DEFAULT")
+    assert_input(key, "keyUsage", "ENCRYPT_DECRYPT")
+    assert_input(key, "deletionWindowInDays", 7)
+    assert_input(prod.one(KEY), "deletionWindowInDays", 30)
+
+
+def test_alias_names_the_environment_and_targets_the_key(dev):
+    alias = dev.one("aws:kms/alias:Alias")
+    assert_input(alias, "name", "alias/iot-manufacturing-dev")
+    assert_input(alias, "targetKeyId", dev.one(KEY).outputs["keyId"])
+
+
+def test_key_policy_keeps_account_administration(dev):
+    statements = policy_statements(dev.one(KEY))
+    admin = statements["AccountAdministration"]
+    assert admin["Principal"] == {"AWS": ACCOUNT_ROOT}
+    assert admin["Action"] == ["kms:*"]
+    assert admin["Effect"] == "Allow"
+
+
+def test_key_policy_lets_only_this_trail_encrypt(dev):
+    statements = policy_statements(dev.one(KEY))
+    encrypt = statements["CloudTrailEncryptsLogs"]
+    assert encrypt["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert encrypt["Action"] == ["kms:GenerateDataKey"]
+    assert encrypt["Condition"] == {
+        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:123456789012:trail/*"},
+        "StringEquals": {"aws:SourceArn": TRAIL_ARN},
+    }
+    describe = statements["CloudTrailDescribesKey"]
+    assert describe["Action"] == ["kms:DescribeKey"]
+    assert describe["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    decrypt = statements["AccountReadsTrailLogs"]
+    assert decrypt["Action"] == ["kms:Decrypt"]
+    assert decrypt["Condition"] == {"Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"}}
+
+
+def test_key_policy_lets_cloudwatch_logs_encrypt_this_accounts_log_groups(dev):
+    logs = policy_statements(dev.one(KEY))["CloudWatchLogsEncryptsLogGroups"]
+    assert logs["Principal"] == {"Service": "logs.ap-southeast-1.amazonaws.com"}
+    assert sorted(logs["Action"]) == sorted([
+        "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+        "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey",
+    ])
+    assert logs["Condition"] == {
+        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:ap-southeast-1:123456789012:log-group:*"}
+    }
+
+
+def test_key_policy_lets_this_accounts_alarms_publish_to_the_encrypted_topic(dev):
+    alarms = policy_statements(dev.one(KEY))["CloudWatchAlarmsPublishEncrypted"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert alarms["Condition"]["ArnLike"] == {
+        "aws:SourceArn": "arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:*"
+    }
+
+
+def test_key_policy_names_no_pipeline_role(dev):
+    # Roles get their key use from their IAM policies; naming them here would
+    # make the key depend on roles that do not exist yet.
+    text = dev.one(KEY).inputs["policy"]
+    assert ":role/" not in text, f"{dev.one(KEY).urn}: policy names a role"

@@ -1,0 +1,109 @@
+"""The processor function, its role, log group and the stream mapping."""
+
+import io
+import json
+import zipfile
+
+import pulumi
+
+from handler import layout
+from tests.program.assertions import assert_input, policy_statements
+
+FUNCTION = "aws:lambda/function:Function"
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+ACCOUNT = "123456789012"
+
+
+def test_function_runs_the_handler_package_on_a_current_runtime(dev):
+    function = dev.one(FUNCTION)
+    assert_input(function, "name", "iot-processor-dev")
+    assert_input(function, "runtime", "python3.13")
+    assert_input(function, "handler", "handler.index.handler")
+    assert_input(function, "role", dev.one("aws:iam/role:Role", "iot-dev-processing-role").outputs["arn"])
+    assert_input(function, "kmsKeyArn", dev.one("aws:kms/key:Key").outputs["arn"])
+    assert_input(function, "memorySize", 512)
+    assert_input(function, "timeout", 120)
+
+
+def test_function_package_holds_the_handler_folder_at_its_root(dev):
+    code = dev.one(FUNCTION).inputs["code"]
+    assert isinstance(code, pulumi.AssetArchive), f"code is {type(code).__name__}"
+    assert list(code.assets) == ["handler"], "Lambda imports handler.index only if handler/ is at the root"
+    inner = code.assets["handler"]
+    assert "index.py" in inner.assets or "message_format.py" in inner.assets
+    assert all(name.endswith(".py") for name in inner.assets), f"package carries non-sources: {list(inner.assets)}"
+
+
+def test_function_environment_names_the_stores(dev):
+    variables = dev.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables[layout.ENV_METRICS_TABLE] == "sensor-metrics-dev"
+    assert variables[layout.ENV_ARCHIVE_BUCKET].startswith("iot-sensor-data-dev-")
+    assert variables[layout.ENV_METRICS_TTL_DAYS] == "30"
+    limits = json.loads(variables[layout.ENV_SENSOR_LIMITS])
+    assert limits["temperature"] == {"low": -40.0, "high": 150.0}
+    assert json.loads(variables[layout.ENV_ANOMALY_SETTINGS]) == {}
+
+
+def test_function_logs_json_into_its_own_encrypted_group_created_first(dev):
+    function = dev.one(FUNCTION)
+    group = dev.one("aws:cloudwatch/logGroup:LogGroup", "iot-dev-processing-log-group")
+    assert_input(group, "name", "/aws/lambda/iot-processor-dev")
+    assert_input(group, "retentionInDays", 30)
+    assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    assert_input(function, "loggingConfig.logFormat", "JSON")
+    assert_input(function, "loggingConfig.logGroup", "/aws/lambda/iot-processor-dev")
+    assert group.urn in function.dependencies, f"{function.urn}: must wait for its log group"
+
+
+def test_mapping_reports_partial_failures_bisects_and_bounds_retries(dev, prod):
+    mapping = dev.one(MAPPING)
+    assert_input(mapping, "eventSourceArn", dev.one("aws:kinesis/stream:Stream").outputs["arn"])
+    assert_input(mapping, "functionName", dev.one(FUNCTION).outputs["arn"])
+    assert_input(mapping, "startingPosition", "TRIM_HORIZON")
+    assert_input(mapping, "batchSize", 500)
+    assert_input(mapping, "maximumBatchingWindowInSeconds", 5)
+    assert_input(mapping, "functionResponseTypes", ["ReportBatchItemFailures"])
+    assert_input(mapping, "bisectBatchOnFunctionError", True)
+    assert_input(mapping, "maximumRetryAttempts", 5)
+    assert_input(mapping, "maximumRecordAgeInSeconds", 3600)
+    assert_input(prod.one(MAPPING), "batchSize", 1000)
+    assert_input(prod.one(MAPPING), "maximumRecordAgeInSeconds", 86400)
+
+
+def test_mapping_sends_failed_batches_with_their_records_to_the_encrypted_archive(dev):
+    mapping = dev.one(MAPPING)
+    archive = dev.one("aws:s3/bucket:Bucket", "iot-dev-storage-archive-bucket")
+    # An S3 destination receives the whole invocation record, records included;
+    # SQS or SNS would get only the shard and sequence range.
+    assert_input(mapping, "destinationConfig.onFailure.destinationArn", archive.outputs["arn"])
+
+
+def test_mapping_waits_for_the_role_policy(dev):
+    policy = dev.one("aws:iam/rolePolicy:RolePolicy", "iot-dev-processing-role-policy")
+    assert policy.urn in dev.one(MAPPING).dependencies
+    assert policy.urn in dev.one(FUNCTION).dependencies
+
+
+def test_lambda_role_trusts_lambda_and_grants_exact_actions_on_exact_resources(dev):
+    role = dev.one("aws:iam/role:Role", "iot-dev-processing-role")
+    assert_input(role, "name", "iot-lambda-role-dev")
+    trust = policy_statements(role, "assumeRolePolicy")["TrustService"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    statements = policy_statements(dev.one("aws:iam/rolePolicy:RolePolicy", "iot-dev-processing-role-policy"))
+    stream_arn = dev.one("aws:kinesis/stream:Stream").outputs["arn"]
+    key_arn = dev.one("aws:kms/key:Key").outputs["arn"]
+    table_arn = dev.one("aws:dynamodb/table:Table").outputs["arn"]
+    bucket_arn = dev.one("aws:s3/bucket:Bucket", "iot-dev-storage-archive-bucket").outputs["arn"]
+    log_arn = f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:/aws/lambda/iot-processor-dev:*"
+    assert {sid: (s["Action"], s["Resource"]) for sid, s in statements.items()} == {
+        "ReadSensorStream": ([
+            "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+            "kinesis:GetShardIterator", "kinesis:ListShards",
+        ], [stream_arn]),
+        "UseStackKey": (["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], [key_arn]),
+        "StoreMetrics": (["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"], [table_arn]),
+        "ArchiveReadings": (["s3:PutObject"], [f"{bucket_arn}/raw/*", f"{bucket_arn}/quarantine/*"]),
+        "ListArchiveForFailedBatches": (["s3:ListBucket"], [bucket_arn]),
+        "WriteFailedBatches": (["s3:PutObject"], [f"{bucket_arn}/aws/lambda/*"]),
+        "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [log_arn]),
+    }

@@ -1,0 +1,48 @@
+"""Every resource belongs to a component named after its role, and the stack exports what users need."""
+
+from offline.mocks import run_program
+
+COMPONENT_TYPES = {
+    "iotpipeline:index:SensorPipeline", "iotpipeline:index:Encryption", "iotpipeline:index:Storage",
+    "iotpipeline:index:Ingestion", "iotpipeline:index:Fleet", "iotpipeline:index:Processing",
+    "iotpipeline:index:Audit", "iotpipeline:index:SecureBucket", "iotpipeline:index:Monitoring",
+}
+
+
+def test_every_resource_is_parented_to_a_component_and_named_after_it(dev):
+    by_urn = {resource.urn: resource for resource in dev.resources}
+    for resource in dev.resources:
+        if resource.type == "iotpipeline:index:SensorPipeline":
+            assert resource.parent.endswith("pulumi:pulumi:Stack::iot-sensor-pipeline-dev")
+            continue
+        parent = by_urn.get(resource.parent)
+        assert parent is not None, f"{resource.urn}: parent {resource.parent!r} is not a component of the program"
+        assert parent.type in COMPONENT_TYPES, f"{resource.urn}: parent is a {parent.type}"
+        assert resource.name.startswith(f"{parent.name}-"), f"{resource.urn}: not named after {parent.name}"
+
+
+def test_component_type_tokens_follow_package_index_noun(dev):
+    components = {resource.type for resource in dev.resources if not resource.custom}
+    assert components <= COMPONENT_TYPES, components - COMPONENT_TYPES
+
+
+def test_stack_exports_what_users_need(dev):
+    outputs = dev.stack_outputs
+    assert outputs["streamName"] == "iot-sensor-stream-dev"
+    assert outputs["streamArn"] == "arn:aws:kinesis:ap-southeast-1:123456789012:stream/iot-sensor-stream-dev"
+    assert outputs["metricsTableName"] == "sensor-metrics-dev"
+    assert outputs["archiveBucketName"].startswith("iot-sensor-data-dev-")
+    assert outputs["auditBucketName"].startswith("iot-cloudtrail-logs-dev-")
+    assert outputs["processorFunctionName"] == "iot-processor-dev"
+    assert outputs["kmsKeyArn"].startswith("arn:aws:kms:ap-southeast-1:123456789012:key/")
+    assert outputs["kmsKeyAlias"] == "alias/iot-manufacturing-dev"
+    assert outputs["iotEndpoint"].endswith("-ats.iot.ap-southeast-1.amazonaws.com")
+    assert outputs["telemetryTopicPattern"] == "factory/telemetry/+"
+    assert outputs["thingTypeName"] == "manufacturing-sensor-dev"
+    assert set(outputs["deviceCertificates"]) == {"press-001"}
+
+
+def test_first_preview_declares_the_same_resources_with_unknown_arns(dev, dev_preview):
+    assert sorted(r.urn for r in dev_preview.resources) == sorted(r.urn for r in dev.resources)
+    mapping = dev_preview.one("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert type(mapping.inputs["eventSourceArn"]).__name__ == "Unknown"
