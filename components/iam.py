@@ -51,18 +51,21 @@ def service_role(
     statements: Sequence[dict[str, Any]],
     tags: dict[str, str],
     parent: pulumi.Resource,
+    restrict_to_account: bool = True,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-    """A role that only `service` in this account can assume, with one inline policy.
+    """A role that `service` can assume, with one inline policy.
 
-    The `aws:SourceAccount` condition stops another account's resources from
-    making the service act with this role (the confused-deputy problem).
+    With `restrict_to_account`, the `aws:SourceAccount` condition stops another
+    account's resources from making the service act with this role (the
+    confused-deputy problem). Only services that send that key when they
+    assume a role may be restricted: others could not assume it at all.
     """
     trust = document(
         statement(
             "TrustService",
             ["sts:AssumeRole"],
             principal={"Service": service},
-            condition={"StringEquals": {"aws:SourceAccount": account_id}},
+            condition={"StringEquals": {"aws:SourceAccount": account_id}} if restrict_to_account else None,
         )
     )
     role = aws.iam.Role(

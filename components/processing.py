@@ -150,6 +150,9 @@ class Processing(pulumi.ComponentResource):
             role_name=f"iot-lambda-role-{args.suffix}",
             service="lambda.amazonaws.com",
             account_id=args.account_id,
+            # Lambda assumes an execution role without the aws:SourceAccount
+            # key; AWS documents the plain service trust for it.
+            restrict_to_account=False,
             description=f"Execution role of {function_name}",
             statements=[
                 statement(

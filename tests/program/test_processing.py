@@ -89,6 +89,7 @@ def test_lambda_role_trusts_lambda_and_grants_exact_actions_on_exact_resources(d
     assert_input(role, "name", "iot-lambda-role-dev")
     trust = policy_statements(role, "assumeRolePolicy")["TrustService"]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "Condition" not in trust, f"{role.urn}: Lambda cannot assume a role that requires aws:SourceAccount"
     statements = policy_statements(dev.one("aws:iam/rolePolicy:RolePolicy", "iot-dev-processing-role-policy"))
     stream_arn = dev.one("aws:kinesis/stream:Stream").outputs["arn"]
     key_arn = dev.one("aws:kms/key:Key").outputs["arn"]
