@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import statement
-from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.secure_bucket import BucketRetention, SecureBucket, SecureBucketArgs
 
 
 def trail_name(suffix: str) -> str:
@@ -18,17 +19,9 @@ def trail_name(suffix: str) -> str:
 
 @dataclass
 class AuditArgs:
-    suffix: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: StackContext
     kms_key_arn: pulumi.Input[str]
-    tags: dict[str, str]
-    transition_days: int = 90
-    noncurrent_transition_days: int = 30
-    expiration_days: int = 0
-    force_destroy: bool = False
-    protect: bool = True
+    log_retention: BucketRetention = BucketRetention()
 
 
 class Audit(pulumi.ComponentResource):
@@ -39,10 +32,9 @@ class Audit(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iotpipeline:index:Audit", name, None, opts)
-        name_of_trail = trail_name(args.suffix)
-        trail_arn = pulumi.Output.format(
-            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}", args.partition, args.region, args.account_id, name_of_trail
-        )
+        context = args.context
+        name_of_trail = trail_name(context.suffix)
+        trail_arn = context.arn("cloudtrail", f"trail/{name_of_trail}")
         only_this_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
 
         def trail_reads_acl(bucket_arn: str) -> dict:
@@ -54,7 +46,7 @@ class Audit(pulumi.ComponentResource):
         def trail_writes_logs(bucket_arn: str) -> dict:
             return statement(
                 "CloudTrailWritesLogs", ["s3:PutObject"],
-                [pulumi.Output.format("{0}/AWSLogs/{1}/*", bucket_arn, args.account_id)],
+                [pulumi.Output.format("{0}/AWSLogs/{1}/*", bucket_arn, context.account_id)],
                 principal={"Service": "cloudtrail.amazonaws.com"},
                 condition={
                     "StringEquals": {
@@ -67,14 +59,10 @@ class Audit(pulumi.ComponentResource):
         self.bucket = SecureBucket(
             f"{name}-logs",
             SecureBucketArgs(
-                bucket_prefix=f"iot-cloudtrail-logs-{args.suffix}-",
+                bucket_prefix=f"iot-cloudtrail-logs-{context.suffix}-",
                 kms_key_arn=args.kms_key_arn,
-                tags=args.tags,
-                transition_days=args.transition_days,
-                noncurrent_transition_days=args.noncurrent_transition_days,
-                expiration_days=args.expiration_days,
-                force_destroy=args.force_destroy,
-                protect=args.protect,
+                tags=context.tags,
+                retention=args.log_retention,
                 extra_policy_statements=[trail_reads_acl, trail_writes_logs],
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -93,7 +81,7 @@ class Audit(pulumi.ComponentResource):
                 {"insight_type": "ApiCallRateInsight"},
                 {"insight_type": "ApiErrorRateInsight"},
             ],
-            tags=args.tags,
+            tags=context.tags,
             # CloudTrail checks the bucket policy when the trail is created; the
             # trail only references the bucket's name, so order them explicitly.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket.policy]),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import document, statement
 
 # What CloudWatch Logs calls on a key that encrypts a log group.
@@ -23,13 +24,9 @@ LOGS_KEY_ACTIONS = (
 
 @dataclass
 class EncryptionArgs:
-    suffix: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: StackContext
     trail_name: str
-    deletion_window_days: int
-    tags: dict[str, str]
+    deletion_window_days: int = 30
     protect: bool = True
 
 
@@ -49,18 +46,18 @@ class Encryption(pulumi.ComponentResource):
         super().__init__("iotpipeline:index:Encryption", name, None, opts)
         self.key = aws.kms.Key(
             f"{name}-key",
-            description=f"Encrypts the IoT sensor pipeline's data at rest ({args.suffix})",
+            description=f"Encrypts the IoT sensor pipeline's data at rest ({args.context.suffix})",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             key_usage="ENCRYPT_DECRYPT",
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
             policy=self._key_policy(args),
-            tags=args.tags,
+            tags=args.context.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.alias = aws.kms.Alias(
             f"{name}-alias",
-            name=f"alias/iot-manufacturing-{args.suffix}",
+            name=f"alias/iot-manufacturing-{args.context.suffix}",
             target_key_id=self.key.key_id,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -68,10 +65,9 @@ class Encryption(pulumi.ComponentResource):
 
     @staticmethod
     def _key_policy(args: EncryptionArgs) -> pulumi.Output[str]:
-        account_root = pulumi.Output.format("arn:{0}:iam::{1}:root", args.partition, args.account_id)
-        trail_arn = pulumi.Output.format(
-            "arn:{0}:cloudtrail:{1}:{2}:trail/{3}", args.partition, args.region, args.account_id, args.trail_name
-        )
+        context = args.context
+        account_root = context.arn("iam", "root", region="")
+        trail_arn = context.arn("cloudtrail", f"trail/{args.trail_name}")
         return document(
             # Without this AWS refuses the policy (lock-out check), and IAM
             # policies could not grant the pipeline's roles any use of the key.
@@ -83,9 +79,7 @@ class Encryption(pulumi.ComponentResource):
                 principal={"Service": "cloudtrail.amazonaws.com"},
                 condition={
                     "StringLike": {
-                        "kms:EncryptionContext:aws:cloudtrail:arn": pulumi.Output.format(
-                            "arn:{0}:cloudtrail:*:{1}:trail/*", args.partition, args.account_id
-                        )
+                        "kms:EncryptionContext:aws:cloudtrail:arn": context.arn("cloudtrail", "trail/*", region="*")
                     },
                     "StringEquals": {"aws:SourceArn": trail_arn},
                 },
@@ -108,12 +102,10 @@ class Encryption(pulumi.ComponentResource):
                 "CloudWatchLogsEncryptsLogGroups",
                 list(LOGS_KEY_ACTIONS),
                 "*",
-                principal={"Service": pulumi.Output.format("logs.{0}.amazonaws.com", args.region)},
+                principal={"Service": pulumi.Output.format("logs.{0}.amazonaws.com", context.region)},
                 condition={
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": pulumi.Output.format(
-                            "arn:{0}:logs:{1}:{2}:log-group:*", args.partition, args.region, args.account_id
-                        )
+                        "kms:EncryptionContext:aws:logs:arn": context.arn("logs", "log-group:*")
                     }
                 },
             ),
@@ -125,12 +117,8 @@ class Encryption(pulumi.ComponentResource):
                 "*",
                 principal={"Service": "cloudwatch.amazonaws.com"},
                 condition={
-                    "StringEquals": {"aws:SourceAccount": args.account_id},
-                    "ArnLike": {
-                        "aws:SourceArn": pulumi.Output.format(
-                            "arn:{0}:cloudwatch:{1}:{2}:alarm:*", args.partition, args.region, args.account_id
-                        )
-                    },
+                    "StringEquals": {"aws:SourceAccount": context.account_id},
+                    "ArnLike": {"aws:SourceArn": context.arn("cloudwatch", "alarm:*")},
                 },
             ),
         )

@@ -9,6 +9,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import document, statement
 from components.settings import DeviceSpec
 from handler.message_format import TOPIC_PREFIX
@@ -20,12 +21,8 @@ THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
 
 @dataclass
 class FleetArgs:
-    suffix: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: pulumi.Input[str]
-    devices: Sequence[DeviceSpec]
-    tags: dict[str, str]
+    context: StackContext
+    devices: Sequence[DeviceSpec] = ()
 
 
 class Fleet(pulumi.ComponentResource):
@@ -44,19 +41,19 @@ class Fleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.thing_type = aws.iot.ThingType(
             f"{name}-thing-type",
-            name=f"manufacturing-sensor-{args.suffix}",
+            name=f"manufacturing-sensor-{args.context.suffix}",
             properties={
                 "description": "A manufacturing sensor publishing telemetry over MQTT",
                 "searchable_attributes": ["site", "line"],
             },
-            tags=args.tags,
+            tags=args.context.tags,
             opts=child,
         )
         self.device_policy = aws.iot.Policy(
             f"{name}-device-policy",
-            name=f"iot-device-policy-{args.suffix}",
+            name=f"iot-device-policy-{args.context.suffix}",
             policy=self._device_policy(args),
-            tags=args.tags,
+            tags=args.context.tags,
             opts=child,
         )
         self.certificates = {}
@@ -66,19 +63,19 @@ class Fleet(pulumi.ComponentResource):
 
     @staticmethod
     def _device_policy(args: FleetArgs) -> pulumi.Output[str]:
-        iot_arn = pulumi.Output.format("arn:{0}:iot:{1}:{2}", args.partition, args.region, args.account_id)
+        context = args.context
         return document(
             statement(
                 "ConnectAsOwnThing",
                 ["iot:Connect"],
-                [pulumi.Output.concat(iot_arn, ":client/", THING_NAME_VARIABLE)],
+                [context.arn("iot", f"client/{THING_NAME_VARIABLE}")],
                 # Refuse certificates that are not attached to a thing at all.
                 condition={"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
             ),
             statement(
                 "PublishOwnTelemetry",
                 ["iot:Publish"],
-                [pulumi.Output.concat(iot_arn, ":topic/", TOPIC_PREFIX, "/", THING_NAME_VARIABLE)],
+                [context.arn("iot", f"topic/{TOPIC_PREFIX}/{THING_NAME_VARIABLE}")],
             ),
         )
 

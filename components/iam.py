@@ -12,6 +12,8 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
+
 
 def statement(
     sid: str,
@@ -46,10 +48,9 @@ def service_role(
     *,
     role_name: str,
     service: str,
-    account_id: pulumi.Input[str],
+    context: StackContext,
     description: str,
     statements: Sequence[dict[str, Any]],
-    tags: dict[str, str],
     parent: pulumi.Resource,
     restrict_to_account: bool = True,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
@@ -65,7 +66,7 @@ def service_role(
             "TrustService",
             ["sts:AssumeRole"],
             principal={"Service": service},
-            condition={"StringEquals": {"aws:SourceAccount": account_id}} if restrict_to_account else None,
+            condition={"StringEquals": {"aws:SourceAccount": context.account_id}} if restrict_to_account else None,
         )
     )
     role = aws.iam.Role(
@@ -73,7 +74,7 @@ def service_role(
         name=role_name,
         description=description,
         assume_role_policy=trust,
-        tags=tags,
+        tags=context.tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )
     policy = aws.iam.RolePolicy(

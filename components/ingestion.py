@@ -7,20 +7,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import service_role, statement
+from components.log_groups import encrypted_log_group
 from handler.message_format import KINESIS_PARTITION_KEY_TEMPLATE, RULE_SQL, RULE_SQL_VERSION
 
 
 @dataclass
 class IngestionArgs:
-    suffix: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: StackContext
     kms_key_arn: pulumi.Input[str]
-    stream_retention_hours: int
-    log_retention_days: int
-    tags: dict[str, str]
+    stream_retention_hours: int = 24
+    log_retention_days: int = 30
 
 
 class Ingestion(pulumi.ComponentResource):
@@ -39,49 +37,47 @@ class Ingestion(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngestionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iotpipeline:index:Ingestion", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        context = args.context
         self.stream = aws.kinesis.Stream(
             f"{name}-stream",
-            name=f"iot-sensor-stream-{args.suffix}",
+            name=f"iot-sensor-stream-{context.suffix}",
             stream_mode_details={"stream_mode": "ON_DEMAND"},
             retention_period=args.stream_retention_hours,
             encryption_type="KMS",
             kms_key_id=args.kms_key_arn,
-            tags=args.tags,
+            tags=context.tags,
             opts=child,
         )
         # Topic rule names allow letters, digits and underscores only.
-        self.rule_name = f"iot_sensor_ingest_{args.suffix.replace('-', '_')}"
-        error_log_group_name = f"/aws/iot/rules/iot-sensor-ingest-{args.suffix}/errors"
-        self.error_log_group = aws.cloudwatch.LogGroup(
+        self.rule_name = f"iot_sensor_ingest_{context.suffix.replace('-', '_')}"
+        error_log_group_name = f"/aws/iot/rules/iot-sensor-ingest-{context.suffix}/errors"
+        self.error_log_group = encrypted_log_group(
             f"{name}-rule-errors",
             name=error_log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            tags=args.tags,
-            opts=child,
+            retention_days=args.log_retention_days,
+            kms_key_arn=args.kms_key_arn,
+            context=context,
+            parent=self,
         )
         ingest_role, ingest_policy = service_role(
             f"{name}-rule-role",
-            role_name=f"iot-rule-role-{args.suffix}",
+            role_name=f"iot-rule-role-{context.suffix}",
             service="iot.amazonaws.com",
-            account_id=args.account_id,
+            context=context,
             description="Lets the telemetry topic rule put records into the sensor stream",
             statements=[
                 statement("PutIntoSensorStream", ["kinesis:PutRecord"], [self.stream.arn]),
                 # The stream is encrypted with the stack's key: writing needs a data key.
                 statement("EncryptStreamRecords", ["kms:GenerateDataKey"], [args.kms_key_arn]),
             ],
-            tags=args.tags,
             parent=self,
         )
-        group_arn = pulumi.Output.format(
-            "arn:{0}:logs:{1}:{2}:log-group:{3}", args.partition, args.region, args.account_id, error_log_group_name
-        )
+        group_arn = context.arn("logs", f"log-group:{error_log_group_name}")
         error_role, error_policy = service_role(
             f"{name}-rule-error-role",
-            role_name=f"iot-rule-error-role-{args.suffix}",
+            role_name=f"iot-rule-error-role-{context.suffix}",
             service="iot.amazonaws.com",
-            account_id=args.account_id,
+            context=context,
             description="Lets the telemetry topic rule's error action write failed deliveries to its log group",
             statements=[
                 statement(
@@ -90,7 +86,6 @@ class Ingestion(pulumi.ComponentResource):
                     [group_arn, pulumi.Output.concat(group_arn, ":*")],
                 ),
             ],
-            tags=args.tags,
             parent=self,
         )
         self.rule = aws.iot.TopicRule(
@@ -110,7 +105,7 @@ class Ingestion(pulumi.ComponentResource):
             error_action={
                 "cloudwatch_logs": {"log_group_name": self.error_log_group.name, "role_arn": error_role.arn}
             },
-            tags=args.tags,
+            tags=context.tags,
             # IoT checks at creation that the roles can do what the actions need.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_policy, error_policy]),
         )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_aws as aws
 
 from components.audit import Audit, AuditArgs, trail_name
+from components.context import StackContext
 from components.encryption import Encryption, EncryptionArgs
 from components.fleet import Fleet, FleetArgs
 from components.ingestion import Ingestion, IngestionArgs
 from components.processing import Processing, ProcessingArgs
+from components.secure_bucket import BucketRetention
 from components.settings import PipelineSettings
 from components.storage import Storage, StorageArgs
 
@@ -21,58 +25,56 @@ class SensorPipeline(pulumi.ComponentResource):
     def __init__(self, name: str, settings: PipelineSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iotpipeline:index:SensorPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        tags = settings.tags
-        suffix = settings.suffix
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        context = StackContext(
+            suffix=settings.suffix,
+            account_id=aws.get_caller_identity_output(opts=invoke).account_id,
+            partition=aws.get_partition_output(opts=invoke).partition,
+            region=aws.get_region_output(opts=invoke).region,
+            tags=settings.tags,
+        )
 
         self.encryption = Encryption(
             f"{name}-encryption",
             EncryptionArgs(
-                suffix=suffix, account_id=account_id, partition=partition, region=region,
-                trail_name=trail_name(suffix), deletion_window_days=settings.kms_deletion_window_days,
-                tags=tags, protect=settings.deletion_protection,
+                context=context, trail_name=trail_name(settings.suffix),
+                deletion_window_days=settings.kms_deletion_window_days, protect=settings.deletion_protection,
             ),
             opts=child,
         )
         key_arn = self.encryption.key.arn
+        archive_retention = BucketRetention(
+            transition_days=settings.archive_transition_days,
+            noncurrent_transition_days=settings.archive_noncurrent_transition_days,
+            expiration_days=settings.archive_expiration_days,
+            force_destroy=settings.force_destroy,
+            protect=settings.deletion_protection,
+        )
         self.storage = Storage(
             f"{name}-storage",
             StorageArgs(
-                suffix=suffix, kms_key_arn=key_arn, tags=tags,
-                archive_transition_days=settings.archive_transition_days,
-                archive_noncurrent_transition_days=settings.archive_noncurrent_transition_days,
-                archive_expiration_days=settings.archive_expiration_days,
-                force_destroy=settings.force_destroy, deletion_protection=settings.deletion_protection,
+                context=context, kms_key_arn=key_arn, archive_retention=archive_retention,
+                deletion_protection=settings.deletion_protection,
             ),
             opts=child,
         )
         self.ingestion = Ingestion(
             f"{name}-ingestion",
             IngestionArgs(
-                suffix=suffix, account_id=account_id, partition=partition, region=region, kms_key_arn=key_arn,
-                stream_retention_hours=settings.stream_retention_hours,
-                log_retention_days=settings.log_retention_days, tags=tags,
+                context=context, kms_key_arn=key_arn, stream_retention_hours=settings.stream_retention_hours,
+                log_retention_days=settings.log_retention_days,
             ),
             opts=child,
         )
-        self.fleet = Fleet(
-            f"{name}-fleet",
-            FleetArgs(
-                suffix=suffix, account_id=account_id, partition=partition, region=region,
-                devices=settings.devices, tags=tags,
-            ),
-            opts=child,
-        )
+        self.fleet = Fleet(f"{name}-fleet", FleetArgs(context=context, devices=settings.devices), opts=child)
         archive_bucket = self.storage.archive.bucket
         self.processing = Processing(
             f"{name}-processing",
             ProcessingArgs(
-                suffix=suffix, account_id=account_id, partition=partition, region=region, kms_key_arn=key_arn,
+                context=context, kms_key_arn=key_arn,
                 stream_arn=self.ingestion.stream.arn, table_name=self.storage.table.name,
                 table_arn=self.storage.table.arn, archive_bucket_name=archive_bucket.bucket,
-                archive_bucket_arn=archive_bucket.arn, tags=tags,
+                archive_bucket_arn=archive_bucket.arn,
                 log_retention_days=settings.log_retention_days, memory_mb=settings.lambda_memory_mb,
                 timeout_seconds=settings.lambda_timeout_seconds, batch_size=settings.batch_size,
                 batching_window_seconds=settings.batching_window_seconds,
@@ -88,19 +90,17 @@ class SensorPipeline(pulumi.ComponentResource):
         self.audit = Audit(
             f"{name}-audit",
             AuditArgs(
-                suffix=suffix, account_id=account_id, partition=partition, region=region, kms_key_arn=key_arn,
-                tags=tags, transition_days=settings.archive_transition_days,
-                noncurrent_transition_days=settings.archive_noncurrent_transition_days,
-                expiration_days=settings.audit_expiration_days,
-                # The audit log is never force-destroyed with a stack that protects its data.
-                force_destroy=settings.force_destroy and not settings.deletion_protection,
-                protect=settings.deletion_protection,
+                context=context, kms_key_arn=key_arn,
+                log_retention=dataclasses.replace(
+                    archive_retention,
+                    expiration_days=settings.audit_expiration_days,
+                    # The audit log is never force-destroyed with a stack that protects its data.
+                    force_destroy=settings.force_destroy and not settings.deletion_protection,
+                ),
             ),
             opts=child,
         )
-        self.iot_endpoint = aws.iot.get_endpoint_output(
-            endpoint_type="iot:Data-ATS", opts=pulumi.InvokeOutputOptions(parent=self)
-        ).endpoint_address
+        self.iot_endpoint = aws.iot.get_endpoint_output(endpoint_type="iot:Data-ATS", opts=invoke).endpoint_address
         self.register_outputs(
             {
                 "streamName": self.ingestion.stream.name,

@@ -11,7 +11,9 @@ from typing import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StackContext
 from components.iam import service_role, statement
+from components.log_groups import encrypted_log_group
 from handler import layout
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
@@ -29,17 +31,13 @@ def handler_archive() -> pulumi.AssetArchive:
 
 @dataclass
 class ProcessingArgs:
-    suffix: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: StackContext
     kms_key_arn: pulumi.Input[str]
     stream_arn: pulumi.Input[str]
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
     archive_bucket_name: pulumi.Input[str]
     archive_bucket_arn: pulumi.Input[str]
-    tags: dict[str, str]
     log_retention_days: int = 30
     memory_mb: int = 512
     timeout_seconds: int = 120
@@ -68,17 +66,17 @@ class Processing(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ProcessingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iotpipeline:index:Processing", name, None, opts)
-        function_name = f"iot-processor-{args.suffix}"
+        function_name = f"iot-processor-{args.context.suffix}"
         log_group_name = f"/aws/lambda/{function_name}"
         # Created before the function: otherwise Lambda creates an unencrypted
         # group that never expires on the first invocation.
-        self.log_group = aws.cloudwatch.LogGroup(
+        self.log_group = encrypted_log_group(
             f"{name}-log-group",
             name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            retention_days=args.log_retention_days,
+            kms_key_arn=args.kms_key_arn,
+            context=args.context,
+            parent=self,
         )
         role, role_policy = self._create_role(name, function_name, log_group_name, args)
         self.function = aws.lambda_.Function(
@@ -100,7 +98,7 @@ class Processing(pulumi.ComponentResource):
                 "application_log_level": "INFO",
                 "system_log_level": "WARN",
             },
-            tags=args.tags,
+            tags=args.context.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )
         self.mapping = aws.lambda_.EventSourceMapping(
@@ -118,7 +116,7 @@ class Processing(pulumi.ComponentResource):
             maximum_retry_attempts=args.maximum_retry_attempts,
             maximum_record_age_in_seconds=args.maximum_record_age_seconds,
             destination_config={"on_failure": {"destination_arn": args.archive_bucket_arn}},
-            tags=args.tags,
+            tags=args.context.tags,
             # The mapping's first poll needs the role's stream permissions in force.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
@@ -138,18 +136,16 @@ class Processing(pulumi.ComponentResource):
     def _create_role(
         self, name: str, function_name: str, log_group_name: str, args: ProcessingArgs
     ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-        log_streams_arn = pulumi.Output.format(
-            "arn:{0}:logs:{1}:{2}:log-group:{3}:*", args.partition, args.region, args.account_id, log_group_name
-        )
+        log_streams_arn = args.context.arn("logs", f"log-group:{log_group_name}:*")
 
         def bucket_objects(prefix: str) -> pulumi.Output[str]:
             return pulumi.Output.concat(args.archive_bucket_arn, "/", prefix, "/*")
 
         return service_role(
             f"{name}-role",
-            role_name=f"iot-lambda-role-{args.suffix}",
+            role_name=f"iot-lambda-role-{args.context.suffix}",
             service="lambda.amazonaws.com",
-            account_id=args.account_id,
+            context=args.context,
             # Lambda assumes an execution role without the aws:SourceAccount
             # key; AWS documents the plain service trust for it.
             restrict_to_account=False,
@@ -189,6 +185,5 @@ class Processing(pulumi.ComponentResource):
                 statement("WriteFailedBatches", ["s3:PutObject"], [bucket_objects(layout.LAMBDA_FAILURE_PREFIX)]),
                 statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_streams_arn]),
             ],
-            tags=args.tags,
             parent=self,
         )

@@ -11,16 +11,25 @@ import pulumi_aws as aws
 from components.iam import document, statement
 
 
+@dataclass(frozen=True)
+class BucketRetention:
+    """How long objects stay, and when they move to Glacier Flexible Retrieval."""
+
+    transition_days: int = 90
+    noncurrent_transition_days: int = 30
+    # 0 keeps objects forever.
+    expiration_days: int = 0
+    # Lets `pulumi destroy` delete a bucket that still holds objects.
+    force_destroy: bool = False
+    protect: bool = True
+
+
 @dataclass
 class SecureBucketArgs:
     bucket_prefix: str
     kms_key_arn: pulumi.Input[str]
     tags: dict[str, str]
-    transition_days: int = 90
-    noncurrent_transition_days: int = 30
-    expiration_days: int = 0
-    force_destroy: bool = False
-    protect: bool = True
+    retention: BucketRetention = BucketRetention()
     # Statements beside the TLS-only deny, each given the bucket's ARN.
     extra_policy_statements: Sequence[Any] = field(default_factory=list)
 
@@ -42,9 +51,9 @@ class SecureBucket(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket_prefix=args.bucket_prefix,
-            force_destroy=args.force_destroy,
+            force_destroy=args.retention.force_destroy,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.retention.protect),
         )
         self.ownership = aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
@@ -84,7 +93,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=self.bucket.id,
-            rules=[self._lifecycle_rule(args)],
+            rules=[self._lifecycle_rule(args.retention)],
             # S3 applies noncurrent-version rules only once versioning is on.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
         )
@@ -101,20 +110,20 @@ class SecureBucket(pulumi.ComponentResource):
         self.register_outputs({"bucketName": self.bucket.bucket, "bucketArn": self.bucket.arn})
 
     @staticmethod
-    def _lifecycle_rule(args: SecureBucketArgs) -> dict[str, Any]:
+    def _lifecycle_rule(retention: BucketRetention) -> dict[str, Any]:
         rule: dict[str, Any] = {
             "id": "archive-to-glacier",
             "status": "Enabled",
             "filter": {"prefix": ""},
-            "transitions": [{"days": args.transition_days, "storage_class": "GLACIER"}],
+            "transitions": [{"days": retention.transition_days, "storage_class": "GLACIER"}],
             "noncurrent_version_transitions": [
-                {"noncurrent_days": args.noncurrent_transition_days, "storage_class": "GLACIER"}
+                {"noncurrent_days": retention.noncurrent_transition_days, "storage_class": "GLACIER"}
             ],
             "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
         }
-        if args.expiration_days:
-            rule["expiration"] = {"days": args.expiration_days}
-            rule["noncurrent_version_expiration"] = {"noncurrent_days": args.expiration_days}
+        if retention.expiration_days:
+            rule["expiration"] = {"days": retention.expiration_days}
+            rule["noncurrent_version_expiration"] = {"noncurrent_days": retention.expiration_days}
         return rule
 
     @staticmethod

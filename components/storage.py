@@ -7,19 +7,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.context import StackContext
+from components.secure_bucket import BucketRetention, SecureBucket, SecureBucketArgs
 from handler.layout import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
 
 
 @dataclass
 class StorageArgs:
-    suffix: str
+    context: StackContext
     kms_key_arn: pulumi.Input[str]
-    tags: dict[str, str]
-    archive_transition_days: int = 90
-    archive_noncurrent_transition_days: int = 30
-    archive_expiration_days: int = 0
-    force_destroy: bool = False
+    archive_retention: BucketRetention = BucketRetention()
+    # DynamoDB's own deletion protection, and Pulumi's protect on the table.
     deletion_protection: bool = True
 
 
@@ -38,7 +36,7 @@ class Storage(pulumi.ComponentResource):
         super().__init__("iotpipeline:index:Storage", name, None, opts)
         self.table = aws.dynamodb.Table(
             f"{name}-metrics-table",
-            name=f"sensor-metrics-{args.suffix}",
+            name=f"sensor-metrics-{args.context.suffix}",
             billing_mode="PAY_PER_REQUEST",
             hash_key=TABLE_PARTITION_KEY,
             range_key=TABLE_SORT_KEY,
@@ -51,20 +49,16 @@ class Storage(pulumi.ComponentResource):
             server_side_encryption={"enabled": True, "kms_key_arn": args.kms_key_arn},
             ttl={"attribute_name": TABLE_TTL_ATTRIBUTE, "enabled": True},
             deletion_protection_enabled=args.deletion_protection,
-            tags=args.tags,
+            tags=args.context.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         self.archive = SecureBucket(
             f"{name}-archive",
             SecureBucketArgs(
-                bucket_prefix=f"iot-sensor-data-{args.suffix}-",
+                bucket_prefix=f"iot-sensor-data-{args.context.suffix}-",
                 kms_key_arn=args.kms_key_arn,
-                tags=args.tags,
-                transition_days=args.archive_transition_days,
-                noncurrent_transition_days=args.archive_noncurrent_transition_days,
-                expiration_days=args.archive_expiration_days,
-                force_destroy=args.force_destroy,
-                protect=args.deletion_protection,
+                tags=args.context.tags,
+                retention=args.archive_retention,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
