@@ -42,3 +42,15 @@ ENV_METRICS_TTL_DAYS = "METRICS_TTL_DAYS"
 ENV_SENSOR_LIMITS = "SENSOR_LIMITS_JSON"
 ENV_ANOMALY_SETTINGS = "ANOMALY_SETTINGS_JSON"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
+
+# CloudWatch metrics the processor emits (embedded metric format) and the
+# alarms and dashboard read: one definition for both sides.
+METRIC_DIMENSION_FUNCTION = "FunctionName"
+METRIC_DIMENSION_ANOMALY_KIND = "AnomalyKind"
+METRIC_RECORDS_IN = "RecordsIn"
+METRIC_READINGS_STORED = "ReadingsStored"
+METRIC_DUPLICATES = "DuplicatesSkipped"
+METRIC_QUARANTINED = "RecordsQuarantined"
+METRIC_ANOMALIES = "AnomaliesDetected"
+METRIC_BATCH_LATENCY = "BatchLatency"
+METRIC_BATCHES_FAILED = "BatchesReportedFailed"

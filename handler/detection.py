@@ -1,0 +1,184 @@
+"""Anomaly detection per device and sensor, with state carried across batches.
+
+Pure. Each sensor keeps an exponentially weighted mean and variance (EWMA), a
+slow reference level, and the length of its current run of identical values.
+From these, without any threshold tuned to the sensor:
+
+- spike: a reading far from the running mean (in standard deviations);
+- jump:  several spikes in a row on the same side: the level itself moved, and
+         the model restarts at the new level;
+- stuck: the same value many times in a row;
+- drift: the running mean has wandered far from the slow reference level.
+
+Hard limits per sensor type add `limit`. Readings that are anomalies do not
+update the model, so one bad value does not widen what counts as normal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from handler.settings import DetectorSettings
+
+LIMIT = "limit"
+SPIKE = "spike"
+JUMP = "jump"
+STUCK = "stuck"
+DRIFT = "drift"
+KINDS = (LIMIT, SPIKE, JUMP, STUCK, DRIFT)
+
+# Standard deviations are floored relative to the level, so a quiet sensor
+# (or one whose variance decayed while stuck) does not turn noise into spikes.
+_RELATIVE_STD_FLOOR = 1e-4
+_ABSOLUTE_STD_FLOOR = 1e-9
+
+
+@dataclass(slots=True)
+class Anomaly:
+    device_id: str
+    sensor: str
+    timestamp_ms: int
+    value: float
+    kind: str
+    expected_low: float
+    expected_high: float
+    score: float
+    sequence_number: str
+
+
+@dataclass(slots=True)
+class SensorState:
+    count: int = 0
+    mean: float = 0.0
+    variance: float = 0.0
+    last: float = math.nan
+    flat_run: int = 0
+    reference: float = 0.0
+    spike_run: int = 0
+    spike_sign: int = 0
+    stuck_reported: bool = False
+
+    def to_list(self) -> list:
+        return [self.count, self.mean, self.variance, self.last, self.flat_run, self.reference,
+                self.spike_run, self.spike_sign, int(self.stuck_reported)]
+
+    @classmethod
+    def from_list(cls, values: list) -> "SensorState":
+        count, mean, variance, last, flat_run, reference, spike_run, spike_sign, stuck = values
+        return cls(int(count), float(mean), float(variance), float(last) if last is not None else math.nan,
+                   int(flat_run), float(reference), int(spike_run), int(spike_sign), bool(stuck))
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the detector remembers of one device between batches."""
+
+    last_timestamp_ms: int = 0
+    sensors: dict[str, SensorState] | None = None
+
+    def sensor(self, name: str) -> SensorState:
+        if self.sensors is None:
+            self.sensors = {}
+        state = self.sensors.get(name)
+        if state is None:
+            state = self.sensors[name] = SensorState()
+        return state
+
+
+class Detector:
+    """Applies one stack's limits and settings to readings, in time order per device."""
+
+    def __init__(self, limits: dict[str, tuple[float, float]], settings: DetectorSettings) -> None:
+        self.limits = limits
+        self.settings = settings
+
+    def check_limits(self, device_id: str, timestamp_ms: int, values: dict[str, float],
+                     sequence_number: str, found: list[Anomaly]) -> None:
+        """Hard limits only: for readings that arrive after newer ones (no model update)."""
+        limits = self.limits
+        for name, value in values.items():
+            bounds = limits.get(name)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                found.append(Anomaly(device_id, name, timestamp_ms, value, LIMIT, bounds[0], bounds[1],
+                                     _limit_score(value, bounds), sequence_number))
+
+    def observe(self, device: DeviceState, device_id: str, timestamp_ms: int, values: dict[str, float],
+                sequence_number: str, found: list[Anomaly]) -> None:
+        """Check one reading against the device's model, update the model, append anomalies to `found`."""
+        settings = self.settings
+        limits = self.limits
+        for name, value in values.items():
+            state = device.sensor(name)
+            bounds = limits.get(name)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                found.append(Anomaly(device_id, name, timestamp_ms, value, LIMIT, bounds[0], bounds[1],
+                                     _limit_score(value, bounds), sequence_number))
+                continue
+            if value == state.last:
+                state.flat_run += 1
+                if state.flat_run + 1 >= settings.stuck_count and not state.stuck_reported:
+                    state.stuck_reported = True
+                    found.append(Anomaly(device_id, name, timestamp_ms, value, STUCK, value, value,
+                                         float(state.flat_run + 1), sequence_number))
+                # A repeated value carries no news about the level or the noise.
+                continue
+            state.flat_run = 0
+            state.stuck_reported = False
+            if state.count >= settings.warmup:
+                std = max(math.sqrt(state.variance), _RELATIVE_STD_FLOOR * abs(state.mean), _ABSOLUTE_STD_FLOOR)
+                deviation = value - state.mean
+                score = abs(deviation) / std
+                if score > settings.spike_z:
+                    sign = 1 if deviation > 0 else -1
+                    state.spike_run = state.spike_run + 1 if sign == state.spike_sign else 1
+                    state.spike_sign = sign
+                    low, high = state.mean - settings.spike_z * std, state.mean + settings.spike_z * std
+                    if state.spike_run >= settings.jump_confirm:
+                        found.append(Anomaly(device_id, name, timestamp_ms, value, JUMP, low, high, score,
+                                             sequence_number))
+                        # The level moved: restart the model there, keep the noise estimate.
+                        state.mean = state.reference = value
+                        state.spike_run = 0
+                        state.spike_sign = 0
+                        state.last = value
+                    else:
+                        found.append(Anomaly(device_id, name, timestamp_ms, value, SPIKE, low, high, score,
+                                             sequence_number))
+                    continue
+            state.spike_run = 0
+            state.spike_sign = 0
+            self._update(state, value)
+            if state.count >= 2 * settings.warmup:
+                std = max(math.sqrt(state.variance), _RELATIVE_STD_FLOOR * abs(state.mean), _ABSOLUTE_STD_FLOOR)
+                drift = abs(state.mean - state.reference) / std
+                if drift > settings.drift_z:
+                    found.append(Anomaly(device_id, name, timestamp_ms, value, DRIFT,
+                                         state.reference - settings.drift_z * std,
+                                         state.reference + settings.drift_z * std, drift, sequence_number))
+                    # Re-arm: the next report needs another drift of the same size.
+                    state.reference = state.mean
+        if timestamp_ms > device.last_timestamp_ms:
+            device.last_timestamp_ms = timestamp_ms
+
+    def _update(self, state: SensorState, value: float) -> None:
+        settings = self.settings
+        state.count += 1
+        state.last = value
+        if state.count == 1:
+            state.mean = state.reference = value
+            state.variance = 0.0
+            return
+        # Early on, average evenly (as Welford would); later, weight recent readings.
+        alpha = max(settings.alpha, 1.0 / state.count)
+        deviation = value - state.mean
+        state.mean += alpha * deviation
+        state.variance = (1.0 - alpha) * (state.variance + alpha * deviation * deviation)
+        state.reference += max(settings.reference_alpha, 1.0 / state.count) * (value - state.reference)
+
+
+def _limit_score(value: float, bounds: tuple[float, float]) -> float:
+    """How far outside the limits, relative to their span."""
+    low, high = bounds
+    span = max(high - low, _ABSOLUTE_STD_FLOOR)
+    return (low - value) / span if value < low else (value - high) / span

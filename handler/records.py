@@ -1,0 +1,143 @@
+"""Turn Kinesis records into readings, or into rejections that say why.
+
+Pure: no AWS, no environment. Every input, whatever its bytes, becomes exactly
+one Reading or one Rejected; nothing here raises for bad data. A message with
+one invalid value is rejected whole (see docs/message-format.md).
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+from base64 import b64decode
+from dataclasses import dataclass
+
+from handler import message_format as fmt
+
+# The largest magnitude stored: physically meaningless beyond, and DynamoDB
+# numbers must stay within 38 significant digits and 1E-130..1E+125.
+MAX_READING_MAGNITUDE = 1e12
+
+_OPTIONAL_TEXT = frozenset(fmt.OPTIONAL_TEXT_FIELDS)
+_OPTIONAL_INTEGER = frozenset(fmt.OPTIONAL_INTEGER_FIELDS)
+
+
+@dataclass(slots=True)
+class Reading:
+    """One valid device message: one device, one timestamp, its sensor values."""
+
+    device_id: str
+    timestamp_ms: int
+    values: dict[str, float]
+    message: dict
+    shard_id: str
+    sequence_number: str
+    arrival_ms: int
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record that cannot be processed, kept with its raw bytes and the reason."""
+
+    reason: str
+    detail: str
+    raw: bytes
+    shard_id: str
+    sequence_number: str
+    arrival_ms: int
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _shard_of(record: dict) -> str:
+    event_id = record.get("eventID")
+    return event_id.split(":", 1)[0] if isinstance(event_id, str) and ":" in event_id else "unknown-shard"
+
+
+def parse_record(record: dict) -> Reading | Rejected:
+    """Decode and validate one record of a Kinesis event."""
+    kinesis = record.get("kinesis") if isinstance(record, dict) else None
+    if not isinstance(kinesis, dict):
+        return Rejected("malformed_event", "record has no kinesis object", b"", "unknown-shard", "", 0)
+    sequence_number = str(kinesis.get("sequenceNumber", ""))
+    shard_id = _shard_of(record)
+    arrival = kinesis.get("approximateArrivalTimestamp")
+    arrival_ms = int(arrival * 1000) if isinstance(arrival, (int, float)) and math.isfinite(arrival) else 0
+
+    def reject(reason: str, detail: str, raw: bytes) -> Rejected:
+        return Rejected(reason, detail, raw, shard_id, sequence_number, arrival_ms)
+
+    data = kinesis.get("data")
+    if not isinstance(data, str):
+        return reject("malformed_event", "kinesis.data is not a base64 string", b"")
+    try:
+        raw = b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as error:
+        return reject("not_base64", str(error), data.encode("utf-8", "replace")[: fmt.MAX_RECORD_BYTES])
+    if len(raw) > fmt.MAX_RECORD_BYTES:
+        return reject("too_large", f"{len(raw)} bytes, at most {fmt.MAX_RECORD_BYTES}", raw[: fmt.MAX_RECORD_BYTES])
+    try:
+        message = json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        return reject("not_json", str(error)[:200], raw)
+    if not isinstance(message, dict):
+        return reject("not_object", f"JSON {type(message).__name__}, not an object", raw)
+    problem = _validate(message, arrival_ms)
+    if problem is not None:
+        return reject(problem[0], problem[1], raw)
+    return Reading(
+        device_id=message[fmt.FIELD_DEVICE_ID],
+        timestamp_ms=message[fmt.FIELD_TIMESTAMP],
+        values={name: float(value) for name, value in message[fmt.FIELD_READINGS].items()},
+        message=message,
+        shard_id=shard_id,
+        sequence_number=sequence_number,
+        arrival_ms=arrival_ms,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
+    """The first problem with a decoded message as (reason, detail), or None."""
+    version = message.get(fmt.FIELD_SCHEMA_VERSION)
+    if version != fmt.SCHEMA_VERSION or not _is_int(version):
+        return "schema_version", f"{fmt.FIELD_SCHEMA_VERSION} is {version!r}, expected {fmt.SCHEMA_VERSION}"
+    device_id = message.get(fmt.FIELD_DEVICE_ID)
+    if not isinstance(device_id, str) or not fmt.DEVICE_ID_PATTERN.match(device_id):
+        return "device_id", f"{fmt.FIELD_DEVICE_ID} is {device_id!r}, expected {fmt.DEVICE_ID_PATTERN.pattern}"
+    topic_device_id = message.get(fmt.FIELD_TOPIC_DEVICE_ID, device_id)
+    if topic_device_id != device_id:
+        return "device_mismatch", f"published to the topic of {topic_device_id!r} as {device_id!r}"
+    timestamp = message.get(fmt.FIELD_TIMESTAMP)
+    if not _is_int(timestamp):
+        return "timestamp", f"{fmt.FIELD_TIMESTAMP} is {timestamp!r}, expected epoch milliseconds (integer)"
+    # Judged against when IoT Core received the message, so a replay judges it the same.
+    received_at = message.get(fmt.FIELD_RECEIVED_AT)
+    reference_ms = received_at if _is_int(received_at) else arrival_ms
+    if timestamp < fmt.MIN_TIMESTAMP_MS:
+        return "timestamp", f"{fmt.FIELD_TIMESTAMP} {timestamp} is before 2020-01-01: device clock not set"
+    if reference_ms and timestamp > reference_ms + fmt.MAX_FUTURE_SKEW_MS:
+        return "timestamp", f"{fmt.FIELD_TIMESTAMP} {timestamp} is more than 5 minutes after receipt ({reference_ms})"
+    readings = message.get(fmt.FIELD_READINGS)
+    if not isinstance(readings, dict) or not readings:
+        return "readings", f"{fmt.FIELD_READINGS} must be a non-empty object of sensor name to number"
+    if len(readings) > fmt.MAX_SENSORS_PER_READING:
+        return "readings", f"{len(readings)} sensors, at most {fmt.MAX_SENSORS_PER_READING}"
+    for name, value in readings.items():
+        if not fmt.SENSOR_NAME_PATTERN.match(name):
+            return "readings", f"sensor name {name!r} must match {fmt.SENSOR_NAME_PATTERN.pattern}"
+        if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > MAX_READING_MAGNITUDE:
+            return "reading_value", f"{name} is {value!r}, expected a finite number within ±{MAX_READING_MAGNITUDE:g}"
+    for name in _OPTIONAL_INTEGER:
+        if name in message and (not _is_int(message[name]) or message[name] < 0):
+            return "optional_field", f"{name} is {message[name]!r}, expected a non-negative integer"
+    for name in _OPTIONAL_TEXT:
+        if name in message and (not isinstance(message[name], str) or len(message[name]) > fmt.MAX_OPTIONAL_TEXT_LENGTH):
+            return "optional_field", f"{name} must be text of at most {fmt.MAX_OPTIONAL_TEXT_LENGTH} characters"
+    return None

@@ -1,0 +1,120 @@
+"""The processor's settings, read once from the environment the program sets.
+
+A missing or malformed variable fails the cold start with a message that names
+the variable, what it held and what is allowed, instead of failing every record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from handler import layout
+from handler.message_format import KNOWN_SENSORS, SENSOR_NAME_PATTERN
+
+
+class SettingsError(RuntimeError):
+    """The function's environment is not one the processor can run with."""
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Tuning of the threshold-free detector; see docs/processor.md."""
+
+    # Readings a sensor needs before its statistics are trusted.
+    warmup: int = 30
+    # Weight of a new reading in the running mean and variance (EWMA).
+    alpha: float = 0.05
+    # Distance from the running mean, in standard deviations, that is a spike.
+    spike_z: float = 6.0
+    # Consecutive spikes on the same side that mean the level itself jumped.
+    jump_confirm: int = 3
+    # Identical consecutive readings that mean the sensor is stuck.
+    stuck_count: int = 20
+    # Weight of a reading in the slow reference level that drift is measured against.
+    reference_alpha: float = 0.002
+    # Distance of the running mean from the reference, in standard deviations, that is drift.
+    drift_z: float = 4.0
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    table_name: str
+    bucket_name: str
+    ttl_days: int
+    sensor_limits: Mapping[str, tuple[float, float]]
+    detector: DetectorSettings
+    metrics_namespace: str
+
+
+def _require(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is missing or empty; the Pulumi program sets it")
+    return value
+
+
+def _json_object(environ: Mapping[str, str], name: str) -> dict:
+    raw = environ.get(name, "").strip() or "{}"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"environment variable {name} is not JSON ({error}): {raw[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"environment variable {name} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _sensor_limits(environ: Mapping[str, str]) -> dict[str, tuple[float, float]]:
+    limits = {name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}
+    for sensor, bounds in _json_object(environ, layout.ENV_SENSOR_LIMITS).items():
+        if not SENSOR_NAME_PATTERN.match(sensor):
+            raise SettingsError(
+                f"{layout.ENV_SENSOR_LIMITS}: sensor {sensor!r} must match {SENSOR_NAME_PATTERN.pattern}"
+            )
+        if not (isinstance(bounds, dict) and _finite_number(bounds.get("low")) and _finite_number(bounds.get("high"))
+                and bounds["low"] < bounds["high"]):
+            raise SettingsError(
+                f"{layout.ENV_SENSOR_LIMITS}: {sensor} = {bounds!r}; expected {{\"low\": n, \"high\": m}} with low < high"
+            )
+        limits[sensor] = (float(bounds["low"]), float(bounds["high"]))
+    return limits
+
+
+def _detector(environ: Mapping[str, str]) -> DetectorSettings:
+    overrides = _json_object(environ, layout.ENV_ANOMALY_SETTINGS)
+    known = {field.name: field.type for field in fields(DetectorSettings)}
+    values: dict[str, float | int] = {}
+    for name, value in overrides.items():
+        if name not in known:
+            raise SettingsError(
+                f"{layout.ENV_ANOMALY_SETTINGS}: unknown setting {name!r}; known: {', '.join(sorted(known))}"
+            )
+        if not _finite_number(value) or value <= 0:
+            raise SettingsError(f"{layout.ENV_ANOMALY_SETTINGS}: {name} = {value!r}; expected a positive number")
+        values[name] = int(value) if known[name] == "int" else float(value)
+    for name in ("alpha", "reference_alpha"):
+        if values.get(name, 0) >= 1:
+            raise SettingsError(f"{layout.ENV_ANOMALY_SETTINGS}: {name} = {values[name]!r}; expected 0 < {name} < 1")
+    return DetectorSettings(**values)
+
+
+def load(environ: Mapping[str, str]) -> ProcessorSettings:
+    """Read and validate the processor's settings from `environ`."""
+    ttl_raw = _require(environ, layout.ENV_METRICS_TTL_DAYS)
+    if not ttl_raw.isdigit() or not 1 <= int(ttl_raw) <= 36500:
+        raise SettingsError(f"environment variable {layout.ENV_METRICS_TTL_DAYS} = {ttl_raw!r}; expected whole days 1-36500")
+    return ProcessorSettings(
+        table_name=_require(environ, layout.ENV_METRICS_TABLE),
+        bucket_name=_require(environ, layout.ENV_ARCHIVE_BUCKET),
+        ttl_days=int(ttl_raw),
+        sensor_limits=_sensor_limits(environ),
+        detector=_detector(environ),
+        metrics_namespace=environ.get(layout.ENV_METRICS_NAMESPACE, "").strip() or "IotSensorPipeline",
+    )
