@@ -29,7 +29,7 @@ def _document(namespace: str, dimensions: dict[str, str], values: dict[str, tupl
 
 
 def emit(report: BatchReport, namespace: str, function_name: str, latency_ms: float,
-         stream: TextIO = sys.stdout) -> None:
+         stream: TextIO | None = None) -> None:
     dimensions = {layout.METRIC_DIMENSION_FUNCTION: function_name}
     lines = [_document(namespace, dimensions, {
         layout.METRIC_RECORDS_IN: (report.records, "Count"),
@@ -43,4 +43,4 @@ def emit(report: BatchReport, namespace: str, function_name: str, latency_ms: fl
     for kind, count in sorted(report.anomalies.items()):
         lines.append(_document(namespace, {**dimensions, layout.METRIC_DIMENSION_ANOMALY_KIND: kind},
                                {layout.METRIC_ANOMALIES: (count, "Count")}))
-    stream.write("\n".join(lines) + "\n")
+    (stream or sys.stdout).write("\n".join(lines) + "\n")

@@ -1,0 +1,156 @@
+"""The processor against moto's server over HTTP, with the table and bucket the
+program declares (provisioned from the dev stack under mocks)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import importlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from handler.message_format import build_message, project, telemetry_topic
+from offline.local_aws import LocalPipeline, provision_stack
+
+SHARD = "shardId-000000000000"
+NOW_MS = 1_795_081_600_000  # 2026-11-19T09:46:40Z: fixed, so keys and partitions are stable
+
+
+class LambdaContext:
+    function_name = "iot-processor-dev"
+    aws_request_id = "test-request"
+
+    def __init__(self, remaining_ms: int = 60_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalPipeline]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    previous = dict(os.environ)
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="ap-southeast-1", AWS_ENDPOINT_URL=endpoint)
+    pipeline = provision_stack("dev", endpoint)
+    os.environ.update(pipeline.function_environment)
+    yield pipeline
+    server.stop()
+    os.environ.clear()
+    os.environ.update(previous)
+
+
+@pytest.fixture(scope="session")
+def index(local_aws):
+    """The real entry point, imported as Lambda would once the environment is set."""
+    return importlib.import_module("handler.index")
+
+
+@pytest.fixture
+def stores(local_aws, index) -> "Stores":
+    """Empty table and bucket before each test."""
+    stores = Stores(local_aws)
+    stores.clear()
+    return stores
+
+
+@dataclass
+class Stores:
+    pipeline: LocalPipeline
+
+    def __post_init__(self) -> None:
+        self.dynamodb = boto3.client("dynamodb", endpoint_url=self.pipeline.endpoint_url)
+        self.s3 = boto3.client("s3", endpoint_url=self.pipeline.endpoint_url)
+
+    def items(self) -> list[dict]:
+        found, kwargs = [], {"TableName": self.pipeline.table_name}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            found.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda i: (i["device_id"]["S"], i["sk"]["S"]))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def objects(self) -> dict[str, list[str]]:
+        """Every object version's lines, by key (a rewrite would show as a second version)."""
+        versions = self.s3.list_object_versions(Bucket=self.pipeline.archive_bucket).get("Versions", [])
+        found: dict[str, list[str]] = {}
+        for version in sorted(versions, key=lambda v: (v["Key"], v["LastModified"])):
+            body = self.s3.get_object(Bucket=self.pipeline.archive_bucket, Key=version["Key"],
+                                      VersionId=version["VersionId"])["Body"].read()
+            found.setdefault(version["Key"], []).append(gzip.decompress(body).decode())
+        return found
+
+    def state(self) -> tuple[list[dict], dict[str, list[str]]]:
+        return self.items(), self.objects()
+
+    def clear(self) -> None:
+        for item in self.items():
+            self.dynamodb.delete_item(TableName=self.pipeline.table_name,
+                                      Key={"device_id": item["device_id"], "sk": item["sk"]})
+        versions = self.s3.list_object_versions(Bucket=self.pipeline.archive_bucket)
+        for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            self.s3.delete_object(Bucket=self.pipeline.archive_bucket, Key=version["Key"],
+                                  VersionId=version["VersionId"])
+
+    def archived_lines(self, prefix: str) -> list[dict]:
+        return [json.loads(line) for key, versions in self.objects().items() if key.startswith(prefix)
+                for content in versions for line in content.splitlines()]
+
+
+@dataclass
+class BatchBuilder:
+    """Kinesis records as the topic rule would put them, with increasing sequence numbers."""
+
+    next_sequence: int = 49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_001
+    records: list[dict] = field(default_factory=list)
+
+    def raw(self, data: bytes, partition_key: str = "unknown") -> dict:
+        sequence = str(self.next_sequence)
+        self.next_sequence += 1
+        record = {
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": partition_key, "sequenceNumber": sequence,
+                        "data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": NOW_MS / 1000},
+            "eventSource": "aws:kinesis", "eventID": f"{SHARD}:{sequence}", "eventName": "aws:kinesis:record",
+            "eventSourceARN": "arn:aws:kinesis:ap-southeast-1:123456789012:stream/iot-sensor-stream-dev",
+        }
+        self.records.append(record)
+        return record
+
+    def message(self, message: dict | bytes, device_id: str = "press-001") -> dict:
+        payload = message if isinstance(message, bytes) else json.dumps(message).encode()
+        data, partition_key = project(telemetry_topic(device_id), payload, NOW_MS)
+        return self.raw(data, partition_key)
+
+    def reading(self, device_id: str, timestamp_ms: int, **values: float) -> dict:
+        return self.message(build_message(device_id, timestamp_ms, values), device_id)
+
+    def event(self, records: list[dict] | None = None) -> dict:
+        return {"Records": list(self.records if records is None else records)}
+
+
+def sequence(record: dict) -> str:
+    return record["kinesis"]["sequenceNumber"]
+
+
+def steady_batch(devices: int = 3, readings: int = 40) -> BatchBuilder:
+    """Normal readings, one a second per device, interleaved as a shard would carry them."""
+    batch = BatchBuilder()
+    for i in range(readings):
+        for d in range(devices):
+            batch.reading(f"press-{d:03d}", NOW_MS - 300_000 + i * 1000,
+                          temperature=70.0 + (i % 7) * 0.1 + d, vibration=2.0 + (i % 5) * 0.01)
+    return batch
