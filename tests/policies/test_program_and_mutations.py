@@ -49,3 +49,13 @@ def test_check_command_exits_one_on_a_mandatory_violation(tmp_path, capsys):
     output = capsys.readouterr().out
     assert "[mandatory]  aws-resource-required-tags" in output
     assert "missing or empty required tags: DataClassification" in output
+
+
+def test_readme_lists_every_policy():
+    from offline.analyzer import PolicyAnalyzer
+    from offline.stack_config import PROJECT_DIR, project_name
+
+    readme = (PROJECT_DIR / "policies" / "README.md").read_text()
+    with PolicyAnalyzer(project_name(), "docs", preview=False) as analyzer:
+        missing = [name for name in analyzer.policy_names if f"| `{name}`" not in readme]
+    assert missing == []
