@@ -6,8 +6,6 @@ reading twice (a duplicate, a replay, a bisected half) changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 WINDOW_MS = 60_000
 
 
@@ -15,28 +13,33 @@ def window_start(timestamp_ms: int) -> int:
     return timestamp_ms - timestamp_ms % WINDOW_MS
 
 
-@dataclass(slots=True)
 class SensorStats:
-    count: int
-    total: float
-    minimum: float
-    maximum: float
-    last: float
-    last_timestamp_ms: int
+    __slots__ = ("count", "total", "minimum", "maximum", "last", "last_timestamp_ms")
+
+    def __init__(self, count: int, total: float, minimum: float, maximum: float, last: float,
+                 last_timestamp_ms: int) -> None:
+        self.count = count
+        self.total = total
+        self.minimum = minimum
+        self.maximum = maximum
+        self.last = last
+        self.last_timestamp_ms = last_timestamp_ms
 
     @property
     def mean(self) -> float:
         return self.total / self.count
 
 
-@dataclass(slots=True)
 class Window:
     """One device's readings in one minute: statistics per sensor and the timestamps seen."""
 
-    start_ms: int
-    seen: set[int] = field(default_factory=set)
-    sensors: dict[str, SensorStats] = field(default_factory=dict)
-    changed: bool = False
+    __slots__ = ("start_ms", "seen", "sensors", "changed")
+
+    def __init__(self, start_ms: int, seen: set[int] | None = None) -> None:
+        self.start_ms = start_ms
+        self.seen = seen if seen is not None else set()
+        self.sensors: dict[str, SensorStats] = {}
+        self.changed = False
 
     def add(self, timestamp_ms: int, values: dict[str, float]) -> bool:
         """Merge one reading; False (and no change) if its timestamp is already in the window."""

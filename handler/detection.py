@@ -17,7 +17,7 @@ update the model, so one bad value does not widen what counts as normal.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import namedtuple
 
 from handler.settings import DetectorSettings
 
@@ -34,30 +34,28 @@ _RELATIVE_STD_FLOOR = 1e-4
 _ABSOLUTE_STD_FLOOR = 1e-9
 
 
-@dataclass(slots=True)
-class Anomaly:
-    device_id: str
-    sensor: str
-    timestamp_ms: int
-    value: float
-    kind: str
-    expected_low: float
-    expected_high: float
-    score: float
-    sequence_number: str
+Anomaly = namedtuple("Anomaly", ["device_id", "sensor", "timestamp_ms", "value", "kind", "expected_low",
+                                 "expected_high", "score", "sequence_number"])
 
 
-@dataclass(slots=True)
 class SensorState:
-    count: int = 0
-    mean: float = 0.0
-    variance: float = 0.0
-    last: float = math.nan
-    flat_run: int = 0
-    reference: float = 0.0
-    spike_run: int = 0
-    spike_sign: int = 0
-    stuck_reported: bool = False
+    """One sensor's running statistics (see the module docstring)."""
+
+    __slots__ = ("count", "mean", "variance", "last", "flat_run", "reference", "spike_run", "spike_sign",
+                 "stuck_reported")
+
+    def __init__(self, count: int = 0, mean: float = 0.0, variance: float = 0.0, last: float = math.nan,
+                 flat_run: int = 0, reference: float = 0.0, spike_run: int = 0, spike_sign: int = 0,
+                 stuck_reported: bool = False) -> None:
+        self.count = count
+        self.mean = mean
+        self.variance = variance
+        self.last = last
+        self.flat_run = flat_run
+        self.reference = reference
+        self.spike_run = spike_run
+        self.spike_sign = spike_sign
+        self.stuck_reported = stuck_reported
 
     def to_list(self) -> list:
         return [self.count, self.mean, self.variance, self.last, self.flat_run, self.reference,
@@ -70,20 +68,15 @@ class SensorState:
                    int(flat_run), float(reference), int(spike_run), int(spike_sign), bool(stuck))
 
 
-@dataclass(slots=True)
 class DeviceState:
     """What the detector remembers of one device between batches."""
 
-    last_timestamp_ms: int = 0
-    sensors: dict[str, SensorState] | None = None
+    __slots__ = ("last_timestamp_ms", "sensors")
 
-    def sensor(self, name: str) -> SensorState:
-        if self.sensors is None:
-            self.sensors = {}
-        state = self.sensors.get(name)
-        if state is None:
-            state = self.sensors[name] = SensorState()
-        return state
+    def __init__(self, last_timestamp_ms: int = 0, sensors: dict[str, SensorState] | None = None) -> None:
+        self.last_timestamp_ms = last_timestamp_ms
+        self.sensors = sensors
+
 
 
 class Detector:
@@ -108,49 +101,51 @@ class Detector:
         """Check one reading against the device's model, update the model, append anomalies to `found`."""
         settings = self.settings
         limits = self.limits
+        sensors = device.sensors
+        if sensors is None:
+            sensors = device.sensors = {}
         for name, value in values.items():
-            state = device.sensor(name)
+            state = sensors.get(name)
+            if state is None:
+                state = sensors[name] = SensorState()
             bounds = limits.get(name)
             if bounds is not None and not bounds[0] <= value <= bounds[1]:
                 found.append(Anomaly(device_id, name, timestamp_ms, value, LIMIT, bounds[0], bounds[1],
                                      _limit_score(value, bounds), sequence_number))
                 continue
             if value == state.last:
-                state.flat_run += 1
-                if state.flat_run + 1 >= settings.stuck_count and not state.stuck_reported:
-                    state.stuck_reported = True
-                    found.append(Anomaly(device_id, name, timestamp_ms, value, STUCK, value, value,
-                                         float(state.flat_run + 1), sequence_number))
-                # A repeated value carries no news about the level or the noise.
+                self._repeat(state, device_id, name, timestamp_ms, value, sequence_number, found)
                 continue
             state.flat_run = 0
             state.stuck_reported = False
-            if state.count >= settings.warmup:
-                std = max(math.sqrt(state.variance), _RELATIVE_STD_FLOOR * abs(state.mean), _ABSOLUTE_STD_FLOOR)
-                deviation = value - state.mean
-                score = abs(deviation) / std
+            count = state.count
+            if count >= settings.warmup:
+                mean = state.mean
+                std = _std(state.variance, mean)
+                deviation = value - mean
+                score = (deviation if deviation >= 0 else -deviation) / std
                 if score > settings.spike_z:
-                    sign = 1 if deviation > 0 else -1
-                    state.spike_run = state.spike_run + 1 if sign == state.spike_sign else 1
-                    state.spike_sign = sign
-                    low, high = state.mean - settings.spike_z * std, state.mean + settings.spike_z * std
-                    if state.spike_run >= settings.jump_confirm:
-                        found.append(Anomaly(device_id, name, timestamp_ms, value, JUMP, low, high, score,
-                                             sequence_number))
-                        # The level moved: restart the model there, keep the noise estimate.
-                        state.mean = state.reference = value
-                        state.spike_run = 0
-                        state.spike_sign = 0
-                        state.last = value
-                    else:
-                        found.append(Anomaly(device_id, name, timestamp_ms, value, SPIKE, low, high, score,
-                                             sequence_number))
+                    self._outlier(state, device_id, name, timestamp_ms, value, deviation, std, score,
+                                  sequence_number, found)
                     continue
             state.spike_run = 0
             state.spike_sign = 0
-            self._update(state, value)
-            if state.count >= 2 * settings.warmup:
-                std = max(math.sqrt(state.variance), _RELATIVE_STD_FLOOR * abs(state.mean), _ABSOLUTE_STD_FLOOR)
+            # Update: early on average evenly (as Welford would), later weight recent readings.
+            count += 1
+            state.count = count
+            state.last = value
+            if count == 1:
+                state.mean = state.reference = value
+                state.variance = 0.0
+                continue
+            alpha = settings.alpha if settings.alpha * count > 1.0 else 1.0 / count
+            deviation = value - state.mean
+            state.mean += alpha * deviation
+            state.variance = (1.0 - alpha) * (state.variance + alpha * deviation * deviation)
+            reference_alpha = settings.reference_alpha if settings.reference_alpha * count > 1.0 else 1.0 / count
+            state.reference += reference_alpha * (value - state.reference)
+            if count >= 2 * settings.warmup:
+                std = _std(state.variance, state.mean)
                 drift = abs(state.mean - state.reference) / std
                 if drift > settings.drift_z:
                     found.append(Anomaly(device_id, name, timestamp_ms, value, DRIFT,
@@ -161,20 +156,40 @@ class Detector:
         if timestamp_ms > device.last_timestamp_ms:
             device.last_timestamp_ms = timestamp_ms
 
-    def _update(self, state: SensorState, value: float) -> None:
+    def _repeat(self, state: SensorState, device_id: str, name: str, timestamp_ms: int, value: float,
+                sequence_number: str, found: list[Anomaly]) -> None:
+        # A repeated value carries no news about the level or the noise: only count the run.
+        state.flat_run += 1
+        if state.flat_run + 1 >= self.settings.stuck_count and not state.stuck_reported:
+            state.stuck_reported = True
+            found.append(Anomaly(device_id, name, timestamp_ms, value, STUCK, value, value,
+                                 float(state.flat_run + 1), sequence_number))
+
+    def _outlier(self, state: SensorState, device_id: str, name: str, timestamp_ms: int, value: float,
+                 deviation: float, std: float, score: float, sequence_number: str, found: list[Anomaly]) -> None:
         settings = self.settings
-        state.count += 1
-        state.last = value
-        if state.count == 1:
+        sign = 1 if deviation > 0 else -1
+        state.spike_run = state.spike_run + 1 if sign == state.spike_sign else 1
+        state.spike_sign = sign
+        low, high = state.mean - settings.spike_z * std, state.mean + settings.spike_z * std
+        if state.spike_run >= settings.jump_confirm:
+            found.append(Anomaly(device_id, name, timestamp_ms, value, JUMP, low, high, score, sequence_number))
+            # The level moved: restart the model there, keep the noise estimate.
             state.mean = state.reference = value
-            state.variance = 0.0
-            return
-        # Early on, average evenly (as Welford would); later, weight recent readings.
-        alpha = max(settings.alpha, 1.0 / state.count)
-        deviation = value - state.mean
-        state.mean += alpha * deviation
-        state.variance = (1.0 - alpha) * (state.variance + alpha * deviation * deviation)
-        state.reference += max(settings.reference_alpha, 1.0 / state.count) * (value - state.reference)
+            state.spike_run = 0
+            state.spike_sign = 0
+            state.last = value
+        else:
+            # Not used to update the model, so one bad value does not widen what counts as normal.
+            found.append(Anomaly(device_id, name, timestamp_ms, value, SPIKE, low, high, score, sequence_number))
+
+
+def _std(variance: float, mean: float) -> float:
+    std = math.sqrt(variance)
+    floor = _RELATIVE_STD_FLOOR * (mean if mean >= 0 else -mean)
+    if floor < _ABSOLUTE_STD_FLOOR:
+        floor = _ABSOLUTE_STD_FLOOR
+    return std if std > floor else floor
 
 
 def _limit_score(value: float, bounds: tuple[float, float]) -> float:

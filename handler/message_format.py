@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 SCHEMA_VERSION = 1
 
@@ -57,13 +57,8 @@ RULE_SQL = (
 KINESIS_PARTITION_KEY_TEMPLATE = f"${{topic({DEVICE_ID_TOPIC_LEVEL})}}"
 
 
-@dataclass(frozen=True)
-class SensorSpec:
-    """A sensor type the fleet is known to carry, with its physical limits."""
-
-    unit: str
-    low: float
-    high: float
+# A sensor type the fleet is known to carry, with its physical limits.
+SensorSpec = namedtuple("SensorSpec", ["unit", "low", "high"])
 
 
 # Default hard limits: a reading outside them is physically implausible for

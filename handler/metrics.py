@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TextIO
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 from handler import layout
 from handler.processor import BatchReport

@@ -21,7 +21,6 @@ import gzip
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 
 from handler import items, layout
 from handler.aggregation import Window, window_start
@@ -33,19 +32,23 @@ from handler.storage import Archive, Deadline, MetricsTable, StorageError
 logger = logging.getLogger(__name__)
 
 
-@dataclass
 class BatchReport:
     """What happened to one batch: the counts behind the metrics and log line."""
 
-    records: int = 0
-    readings_stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    already_quarantined: int = 0
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    anomalies: dict[str, int] = field(default_factory=dict)
-    failed_from: str | None = None
-    failure: str | None = None
+    def __init__(self, records: int = 0) -> None:
+        self.records = records
+        self.readings_stored = 0
+        self.duplicates = 0
+        self.quarantined = 0
+        self.already_quarantined = 0
+        self.quarantine_reasons: dict[str, int] = {}
+        self.anomalies: dict[str, int] = {}
+        self.failed_from: str | None = None
+        self.failure: str | None = None
+
+
+def _timestamp_of(reading: Reading) -> int:
+    return reading.timestamp_ms
 
 
 def _sequence_order(sequence_number: str) -> int:
@@ -185,25 +188,24 @@ class Processor:
         meets the hard limits: the model has moved past its time.
         """
         by_device: dict[str, list[Reading]] = {}
-        for reading in readings:
-            by_device.setdefault(reading.device_id, []).append(reading)
-        anomalies: list[Anomaly] = []
         observed: dict[str, Reading] = {}
-        detector = self.detector
+        for reading in readings:  # batch order is sequence order: the first seen is the first to retry from
+            device_id = reading.device_id
+            by_device.setdefault(device_id, []).append(reading)
+            if device_id not in observed and reading.timestamp_ms > states[device_id].last_timestamp_ms:
+                observed[device_id] = reading
+        anomalies: list[Anomaly] = []
+        observe, check_limits = self.detector.observe, self.detector.check_limits
         for device_id, device_readings in by_device.items():
             state = states[device_id]
             detected_until = state.last_timestamp_ms
-            device_readings.sort(key=lambda r: r.timestamp_ms)
+            device_readings.sort(key=_timestamp_of)
             for reading in device_readings:
                 if reading.timestamp_ms > detected_until:
-                    if device_id not in observed or _sequence_order(reading.sequence_number) < _sequence_order(
-                            observed[device_id].sequence_number):
-                        observed[device_id] = reading
-                    detector.observe(state, device_id, reading.timestamp_ms, reading.values,
-                                     reading.sequence_number, anomalies)
+                    observe(state, device_id, reading.timestamp_ms, reading.values, reading.sequence_number,
+                            anomalies)
                 elif id(reading) in new_ids:
-                    detector.check_limits(device_id, reading.timestamp_ms, reading.values,
-                                          reading.sequence_number, anomalies)
+                    check_limits(device_id, reading.timestamp_ms, reading.values, reading.sequence_number, anomalies)
         return anomalies, observed
 
     def _raw_object(self, readings: list[Reading]) -> tuple[str, bytes]:

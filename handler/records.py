@@ -10,8 +10,7 @@ from __future__ import annotations
 import binascii
 import json
 import math
-from base64 import b64decode
-from dataclasses import dataclass
+from collections import namedtuple
 
 from handler import message_format as fmt
 
@@ -21,35 +20,27 @@ MAX_READING_MAGNITUDE = 1e12
 
 _OPTIONAL_TEXT = frozenset(fmt.OPTIONAL_TEXT_FIELDS)
 _OPTIONAL_INTEGER = frozenset(fmt.OPTIONAL_INTEGER_FIELDS)
+_OPTIONAL_FIELDS = _OPTIONAL_TEXT | _OPTIONAL_INTEGER
 
 
-@dataclass(slots=True)
-class Reading:
-    """One valid device message: one device, one timestamp, its sensor values."""
-
-    device_id: str
-    timestamp_ms: int
-    values: dict[str, float]
-    message: dict
-    shard_id: str
-    sequence_number: str
-    arrival_ms: int
-
-
-@dataclass(slots=True)
-class Rejected:
-    """A record that cannot be processed, kept with its raw bytes and the reason."""
-
-    reason: str
-    detail: str
-    raw: bytes
-    shard_id: str
-    sequence_number: str
-    arrival_ms: int
+# One valid device message: one device, one timestamp, its sensor values.
+Reading = namedtuple("Reading", ["device_id", "timestamp_ms", "values", "message", "shard_id", "sequence_number",
+                                 "arrival_ms"])
+# A record that cannot be processed, kept with its raw bytes and the reason.
+Rejected = namedtuple("Rejected", ["reason", "detail", "raw", "shard_id", "sequence_number", "arrival_ms"])
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every record: json.loads would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Names already validated: a fleet repeats the same few thousand device ids and
+# a handful of sensor names, so each pattern runs once per name per container.
+_KNOWN_DEVICE_IDS: set[str] = set()
+_KNOWN_SENSOR_NAMES: set[str] = set()
+_KNOWN_NAMES_LIMIT = 100_000
 
 
 def _shard_of(record: dict) -> str:
@@ -66,37 +57,30 @@ def parse_record(record: dict) -> Reading | Rejected:
     shard_id = _shard_of(record)
     arrival = kinesis.get("approximateArrivalTimestamp")
     arrival_ms = int(arrival * 1000) if isinstance(arrival, (int, float)) and math.isfinite(arrival) else 0
-
-    def reject(reason: str, detail: str, raw: bytes) -> Rejected:
-        return Rejected(reason, detail, raw, shard_id, sequence_number, arrival_ms)
-
     data = kinesis.get("data")
     if not isinstance(data, str):
-        return reject("malformed_event", "kinesis.data is not a base64 string", b"")
+        return Rejected("malformed_event", "kinesis.data is not a base64 string", b"", shard_id, sequence_number,
+                        arrival_ms)
     try:
-        raw = b64decode(data, validate=True)
+        raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as error:
-        return reject("not_base64", str(error), data.encode("utf-8", "replace")[: fmt.MAX_RECORD_BYTES])
+        return Rejected("not_base64", str(error), data.encode("utf-8", "replace")[: fmt.MAX_RECORD_BYTES], shard_id,
+                        sequence_number, arrival_ms)
     if len(raw) > fmt.MAX_RECORD_BYTES:
-        return reject("too_large", f"{len(raw)} bytes, at most {fmt.MAX_RECORD_BYTES}", raw[: fmt.MAX_RECORD_BYTES])
+        return Rejected("too_large", f"{len(raw)} bytes, at most {fmt.MAX_RECORD_BYTES}", raw[: fmt.MAX_RECORD_BYTES],
+                        shard_id, sequence_number, arrival_ms)
     try:
-        message = json.loads(raw, parse_constant=_reject_constant)
+        message = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        return reject("not_json", str(error)[:200], raw)
-    if not isinstance(message, dict):
-        return reject("not_object", f"JSON {type(message).__name__}, not an object", raw)
+        return Rejected("not_json", str(error)[:200], raw, shard_id, sequence_number, arrival_ms)
+    if type(message) is not dict:
+        return Rejected("not_object", f"JSON {type(message).__name__}, not an object", raw, shard_id,
+                        sequence_number, arrival_ms)
     problem = _validate(message, arrival_ms)
     if problem is not None:
-        return reject(problem[0], problem[1], raw)
-    return Reading(
-        device_id=message[fmt.FIELD_DEVICE_ID],
-        timestamp_ms=message[fmt.FIELD_TIMESTAMP],
-        values={name: float(value) for name, value in message[fmt.FIELD_READINGS].items()},
-        message=message,
-        shard_id=shard_id,
-        sequence_number=sequence_number,
-        arrival_ms=arrival_ms,
-    )
+        return Rejected(problem[0], problem[1], raw, shard_id, sequence_number, arrival_ms)
+    return Reading(message[fmt.FIELD_DEVICE_ID], message[fmt.FIELD_TIMESTAMP], message[fmt.FIELD_READINGS], message,
+                   shard_id, sequence_number, arrival_ms)
 
 
 def _is_int(value: object) -> bool:
@@ -109,8 +93,10 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
     if version != fmt.SCHEMA_VERSION or not _is_int(version):
         return "schema_version", f"{fmt.FIELD_SCHEMA_VERSION} is {version!r}, expected {fmt.SCHEMA_VERSION}"
     device_id = message.get(fmt.FIELD_DEVICE_ID)
-    if not isinstance(device_id, str) or not fmt.DEVICE_ID_PATTERN.match(device_id):
-        return "device_id", f"{fmt.FIELD_DEVICE_ID} is {device_id!r}, expected {fmt.DEVICE_ID_PATTERN.pattern}"
+    if device_id not in _KNOWN_DEVICE_IDS:
+        if not isinstance(device_id, str) or not fmt.DEVICE_ID_PATTERN.match(device_id):
+            return "device_id", f"{fmt.FIELD_DEVICE_ID} is {device_id!r}, expected {fmt.DEVICE_ID_PATTERN.pattern}"
+        _remember(_KNOWN_DEVICE_IDS, device_id)
     topic_device_id = message.get(fmt.FIELD_TOPIC_DEVICE_ID, device_id)
     if topic_device_id != device_id:
         return "device_mismatch", f"published to the topic of {topic_device_id!r} as {device_id!r}"
@@ -130,10 +116,19 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
     if len(readings) > fmt.MAX_SENSORS_PER_READING:
         return "readings", f"{len(readings)} sensors, at most {fmt.MAX_SENSORS_PER_READING}"
     for name, value in readings.items():
-        if not fmt.SENSOR_NAME_PATTERN.match(name):
-            return "readings", f"sensor name {name!r} must match {fmt.SENSOR_NAME_PATTERN.pattern}"
-        if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > MAX_READING_MAGNITUDE:
+        if name not in _KNOWN_SENSOR_NAMES:
+            if not fmt.SENSOR_NAME_PATTERN.match(name):
+                return "readings", f"sensor name {name!r} must match {fmt.SENSOR_NAME_PATTERN.pattern}"
+            _remember(_KNOWN_SENSOR_NAMES, name)
+        value_type = type(value)
+        if (value_type is not float and value_type is not int) or not -MAX_READING_MAGNITUDE <= value <= MAX_READING_MAGNITUDE:
             return "reading_value", f"{name} is {value!r}, expected a finite number within ±{MAX_READING_MAGNITUDE:g}"
+    if not _OPTIONAL_FIELDS.isdisjoint(message):
+        return _validate_optional(message)
+    return None
+
+
+def _validate_optional(message: dict) -> tuple[str, str] | None:
     for name in _OPTIONAL_INTEGER:
         if name in message and (not _is_int(message[name]) or message[name] < 0):
             return "optional_field", f"{name} is {message[name]!r}, expected a non-negative integer"
@@ -141,3 +136,9 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
         if name in message and (not isinstance(message[name], str) or len(message[name]) > fmt.MAX_OPTIONAL_TEXT_LENGTH):
             return "optional_field", f"{name} must be text of at most {fmt.MAX_OPTIONAL_TEXT_LENGTH} characters"
     return None
+
+
+def _remember(known: set[str], name: str) -> None:
+    if len(known) >= _KNOWN_NAMES_LIMIT:
+        known.clear()
+    known.add(name)

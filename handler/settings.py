@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
-from typing import Mapping
+from collections import namedtuple
 
 from handler import layout
 from handler.message_format import KNOWN_SENSORS, SENSOR_NAME_PATTERN
@@ -19,44 +18,36 @@ class SettingsError(RuntimeError):
     """The function's environment is not one the processor can run with."""
 
 
-@dataclass(frozen=True)
-class DetectorSettings:
-    """Tuning of the threshold-free detector; see docs/processor.md."""
-
+# Tuning of the threshold-free detector, with defaults; see docs/processor.md.
+DETECTOR_DEFAULTS = {
     # Readings a sensor needs before its statistics are trusted.
-    warmup: int = 30
+    "warmup": 30,
     # Weight of a new reading in the running mean and variance (EWMA).
-    alpha: float = 0.05
+    "alpha": 0.05,
     # Distance from the running mean, in standard deviations, that is a spike.
-    spike_z: float = 6.0
+    "spike_z": 6.0,
     # Consecutive spikes on the same side that mean the level itself jumped.
-    jump_confirm: int = 3
+    "jump_confirm": 3,
     # Identical consecutive readings that mean the sensor is stuck.
-    stuck_count: int = 20
+    "stuck_count": 20,
     # Weight of a reading in the slow reference level that drift is measured against.
-    reference_alpha: float = 0.002
+    "reference_alpha": 0.002,
     # Distance of the running mean from the reference, in standard deviations, that is drift.
-    drift_z: float = 4.0
+    "drift_z": 4.0,
+}
+DetectorSettings = namedtuple("DetectorSettings", list(DETECTOR_DEFAULTS), defaults=list(DETECTOR_DEFAULTS.values()))
+ProcessorSettings = namedtuple("ProcessorSettings", ["table_name", "bucket_name", "ttl_days", "sensor_limits",
+                                                     "detector", "metrics_namespace"])
 
 
-@dataclass(frozen=True)
-class ProcessorSettings:
-    table_name: str
-    bucket_name: str
-    ttl_days: int
-    sensor_limits: Mapping[str, tuple[float, float]]
-    detector: DetectorSettings
-    metrics_namespace: str
-
-
-def _require(environ: Mapping[str, str], name: str) -> str:
+def _require(environ: dict[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise SettingsError(f"environment variable {name} is missing or empty; the Pulumi program sets it")
     return value
 
 
-def _json_object(environ: Mapping[str, str], name: str) -> dict:
+def _json_object(environ: dict[str, str], name: str) -> dict:
     raw = environ.get(name, "").strip() or "{}"
     try:
         value = json.loads(raw)
@@ -71,7 +62,7 @@ def _finite_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _sensor_limits(environ: Mapping[str, str]) -> dict[str, tuple[float, float]]:
+def _sensor_limits(environ: dict[str, str]) -> dict[str, tuple[float, float]]:
     limits = {name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}
     for sensor, bounds in _json_object(environ, layout.ENV_SENSOR_LIMITS).items():
         if not SENSOR_NAME_PATTERN.match(sensor):
@@ -87,9 +78,9 @@ def _sensor_limits(environ: Mapping[str, str]) -> dict[str, tuple[float, float]]
     return limits
 
 
-def _detector(environ: Mapping[str, str]) -> DetectorSettings:
+def _detector(environ: dict[str, str]) -> DetectorSettings:
     overrides = _json_object(environ, layout.ENV_ANOMALY_SETTINGS)
-    known = {field.name: field.type for field in fields(DetectorSettings)}
+    known = {name: type(default).__name__ for name, default in DETECTOR_DEFAULTS.items()}
     values: dict[str, float | int] = {}
     for name, value in overrides.items():
         if name not in known:
@@ -105,7 +96,7 @@ def _detector(environ: Mapping[str, str]) -> DetectorSettings:
     return DetectorSettings(**values)
 
 
-def load(environ: Mapping[str, str]) -> ProcessorSettings:
+def load(environ: dict[str, str]) -> ProcessorSettings:
     """Read and validate the processor's settings from `environ`."""
     ttl_raw = _require(environ, layout.ENV_METRICS_TTL_DAYS)
     if not ttl_raw.isdigit() or not 1 <= int(ttl_raw) <= 36500:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Iterable
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
 
 # DynamoDB's own limits: AWS rejects larger requests (moto does not).
 BATCH_GET_LIMIT = 100
