@@ -29,6 +29,8 @@ pulumi.export("iotEndpoint", pipeline.iot_endpoint)
 pulumi.export("telemetryTopicPattern", TOPIC_FILTER)
 pulumi.export("thingTypeName", pipeline.fleet.thing_type.name)
 pulumi.export("topicRuleName", pipeline.ingestion.rule.name)
+pulumi.export("alarmTopicArn", pipeline.monitoring.topic.arn)
+pulumi.export("dashboardName", pipeline.monitoring.dashboard.dashboard_name)
 pulumi.export(
     "deviceCertificates",
     {device: certificate.certificate_pem for device, certificate in pipeline.fleet.certificates.items()},

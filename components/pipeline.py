@@ -12,6 +12,7 @@ from components.context import StackContext
 from components.encryption import Encryption, EncryptionArgs
 from components.fleet import Fleet, FleetArgs
 from components.ingestion import Ingestion, IngestionArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.processing import Processing, ProcessingArgs
 from components.secure_bucket import BucketRetention
 from components.settings import PipelineSettings
@@ -84,6 +85,18 @@ class SensorPipeline(pulumi.ComponentResource):
                 metrics_ttl_days=settings.metrics_ttl_days,
                 sensor_limits_json=settings.sensor_limits_json(),
                 anomaly_settings=settings.anomaly_settings,
+            ),
+            opts=child,
+        )
+        self.monitoring = Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                context=context, kms_key_arn=key_arn,
+                function_name=self.processing.function.name, mapping_uuid=self.processing.mapping.uuid,
+                stream_name=self.ingestion.stream.name, rule_name=self.ingestion.rule.name,
+                table_name=self.storage.table.name, alarms=settings.alarms,
+                log_retention_days=settings.log_retention_days,
+                enable_iot_logging=settings.enable_iot_logging, iot_log_level=settings.iot_log_level,
             ),
             opts=child,
         )
