@@ -124,6 +124,7 @@ class Monitoring(pulumi.ComponentResource):
             tags=context.tags,
             opts=child,
         )
+        this_stacks_alarms = context.arn("cloudwatch", f"alarm:{alarm_name('*', context.suffix)}")
         aws.sns.TopicPolicy(
             f"{name}-alarm-topic-policy",
             arn=topic.arn,
@@ -136,7 +137,7 @@ class Monitoring(pulumi.ComponentResource):
                     # Only this stack's alarms, in this account (confused-deputy protection).
                     condition={
                         "StringEquals": {"aws:SourceAccount": context.account_id},
-                        "ArnLike": {"aws:SourceArn": context.arn("cloudwatch", f"alarm:{alarm_name('*', context.suffix)}")},
+                        "ArnLike": {"aws:SourceArn": this_stacks_alarms},
                     },
                 )
             ),

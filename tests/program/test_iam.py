@@ -12,6 +12,7 @@ POLICY_INPUTS = {
     "aws:iot/policy:Policy": "policy",
     "aws:kms/key:Key": "policy",
     "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
 }
 
 
