@@ -53,7 +53,7 @@ class SensorLimit:
 class AlarmSettings:
     """Thresholds for the pipeline's CloudWatch alarms."""
 
-    iterator_age_ms: int = 3_600_000
+    iterator_age_ms: int = 1_800_000
     lambda_errors: int = 1
     lambda_throttles: int = 1
     failed_batches: int = 1
@@ -244,10 +244,10 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
     sensor_limits = _read_sensor_limits(reader)
     anomaly_settings = _read_anomaly_settings(reader)
     alarms = _read_alarms(reader)
-    if alarms.iterator_age_ms >= stream_retention_hours * 3_600_000:
+    if alarms.iterator_age_ms >= maximum_record_age_seconds * 1000:
         reader.problem("alarmIteratorAgeMs", alarms.iterator_age_ms,
-                       f"less than the stream retention ({stream_retention_hours * 3_600_000} ms), "
-                       "so the alarm fires while the records can still be read")
+                       f"less than maximumRecordAgeSeconds ({maximum_record_age_seconds * 1000} ms), so the alarm "
+                       "fires before records age out to the on-failure destination")
 
     resolved_region = region or "ap-southeast-1"
     if reader.problems:

@@ -29,7 +29,7 @@ FUNCTION = "iot-processor-dev"
 # Alarm role -> (namespace, metric, dimensions, statistic, dev threshold, comparison).
 # "<mapping>" stands for the mapping's UUID, known only once the mapping exists.
 SINGLE_METRIC_ALARMS = {
-    "iterator-age": ("AWS/Lambda", "IteratorAge", {"FunctionName": FUNCTION}, "Maximum", 3_600_000,
+    "iterator-age": ("AWS/Lambda", "IteratorAge", {"FunctionName": FUNCTION}, "Maximum", 1_800_000,
                      "GreaterThanThreshold"),
     "processor-errors": ("AWS/Lambda", "Errors", {"FunctionName": FUNCTION}, "Sum", 1,
                          "GreaterThanOrEqualToThreshold"),
@@ -162,8 +162,8 @@ def test_losing_records_alarms_on_the_first_one_whatever_the_config():
 
 
 def test_prod_alarms_on_a_shorter_iterator_age_than_dev(dev, prod):
-    assert_input(_alarm(dev, "iterator-age"), "threshold", 3_600_000)
-    assert_input(_alarm(prod, "iterator-age"), "threshold", 1_800_000)
+    assert_input(_alarm(dev, "iterator-age"), "threshold", 1_800_000)
+    assert_input(_alarm(prod, "iterator-age"), "threshold", 900_000)
     assert_input(_alarm(prod, "iterator-age"), "dimensions", {"FunctionName": "iot-processor-prod"})
     assert_input(_alarm(prod, "iterator-age"), "alarmActions",
                  [f"arn:aws:sns:ap-southeast-1:{ACCOUNT}:iot-pipeline-alarms-prod"])

@@ -26,7 +26,7 @@ def _error(overrides: dict) -> str:
     ({"maximumRetryAttempts": -1}, "config `maximumRetryAttempts` = -1 is not allowed: 0 to 10000 (-1, retry forever, stalls"),
     ({"kmsDeletionWindowDays": 3}, "config `kmsDeletionWindowDays` = 3 is not allowed: 7 to 30 days"),
     ({"archiveExpirationDays": 60}, "config `archiveExpirationDays` = 60 is not allowed: 0 (keep forever) or more than archiveTransitionDays (90)"),
-    ({"alarmIteratorAgeMs": 86400000}, "config `alarmIteratorAgeMs` = 86400000 is not allowed: less than the stream retention"),
+    ({"alarmIteratorAgeMs": 3600000}, "config `alarmIteratorAgeMs` = 3600000 is not allowed: less than maximumRecordAgeSeconds (3600000 ms)"),
     ({"iotLogLevel": "LOUD"}, "config `iotLogLevel` = 'LOUD' is not allowed: one of DEBUG, INFO, ERROR, WARN, DISABLED"),
     ({"sensorLimits": {"temperature": {"low": 10, "high": 5}}}, "config `sensorLimits.temperature`"),
     ({"forceDestroy": "yes"}, "config `forceDestroy` = 'yes' is not allowed: true or false"),
