@@ -1,0 +1,1 @@
+"""The pipeline on one machine: MQTT broker, simulated fleet, rule bridge, moto's server and a poller."""

@@ -1,0 +1,81 @@
+"""The topic rule, locally: subscribe with the rule's filter and put into Kinesis exactly
+what the rule would (handler/message_format.project: same projection, same partition key).
+
+A payload the rule cannot evaluate goes to the rule-error sink, as the real
+rule's error action sends it to its log group.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from handler.message_format import TOPIC_FILTER, RuleRejected, project
+
+PUT_RECORDS_LIMIT = 500
+
+
+class RuleBridge:
+    def __init__(self, broker_port: int, kinesis, stream_name: str, rule_errors_path: Path) -> None:
+        self.kinesis = kinesis
+        self.stream_name = stream_name
+        self.rule_errors = open(rule_errors_path, "a", encoding="utf-8")
+        self.received = 0
+        self.forwarded = 0
+        self.rejected = 0
+        self._buffer: list[dict] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="bridge-flush", daemon=True)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="local-topic-rule")
+        self.client.on_connect = lambda client, *_: client.subscribe(TOPIC_FILTER, qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", broker_port)
+
+    def start(self) -> None:
+        self.client.loop_start()
+        self._flusher.start()
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        received_at = int(time.time() * 1000)
+        self.received += 1
+        try:
+            data, partition_key = project(message.topic, message.payload, received_at)
+        except RuleRejected as error:
+            self.rejected += 1
+            self.rule_errors.write(json.dumps({"topic": message.topic, "error": str(error), "received_at": received_at,
+                                               "base64OriginalPayload": base64.b64encode(message.payload).decode()}) + "\n")
+            return
+        with self._lock:
+            self._buffer.append({"Data": data, "PartitionKey": partition_key})
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set() or self._buffer:
+            with self._lock:
+                batch, self._buffer = self._buffer[:PUT_RECORDS_LIMIT], self._buffer[PUT_RECORDS_LIMIT:]
+            if batch:
+                self._put(batch)
+            else:
+                time.sleep(0.02)
+
+    def _put(self, records: list[dict]) -> None:
+        # Kinesis may accept part of a put_records call: resend only what failed.
+        while records:
+            response = self.kinesis.put_records(StreamName=self.stream_name, Records=records)
+            failed = [record for record, result in zip(records, response["Records"]) if "ErrorCode" in result]
+            self.forwarded += len(records) - len(failed)
+            records = failed
+            if failed:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+        self._stop.set()
+        self._flusher.join()
+        self.rule_errors.close()

@@ -1,0 +1,212 @@
+"""A simulated fleet of manufacturing devices publishing over MQTT, with labeled trouble.
+
+Locally (started by `local.run`):
+    python -m local.fleet --port 1883 --devices 20 --rate 5 --duration 60 --manifest fleet.json
+
+Against a real stack (one device: its certificate may only publish as itself):
+    python -m local.fleet --endpoint <pulumi stack output iotEndpoint> --device press-001 \\
+        --cert press-001.cert.pem --key press-001.key --ca AmazonRootCA1.pem --rate 1 --duration 60
+
+Every message is a real device message (handler/message_format.py) published
+to the device's own topic. Besides readings with injected anomalies
+(simulation/series.py), the fleet publishes malformed messages and re-publishes
+some messages (duplicates); the manifest records all of it, so a run can be
+checked against what was injected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import ssl
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from handler.message_format import build_message, telemetry_topic
+from simulation.series import SENSOR_PROFILES, generate_fleet
+
+# Malformed messages a broken device or a bad firmware sends. The first two are
+# not JSON objects, so the topic rule itself rejects them (its error action
+# keeps them); the rest reach the processor, which quarantines them.
+MALFORMED_KINDS = ("not_json", "json_array", "missing_device_id", "text_value", "future_timestamp", "bad_version")
+
+
+@dataclass
+class FleetManifest:
+    """What the fleet published: the ground truth a run is checked against."""
+
+    devices: list[str]
+    period_ms: int
+    start_ms: int
+    readings: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    published: int = 0
+    events: list[dict] = field(default_factory=list)
+    publish_failures: int = 0
+
+
+def malformed_payload(kind: str, device_id: str, timestamp_ms: int, rng: random.Random) -> bytes:
+    message = build_message(device_id, timestamp_ms, {"temperature": 70.0})
+    if kind == "not_json":
+        return b"temperature=70.0;vibration=" + bytes([rng.randrange(128, 256)])
+    if kind == "json_array":
+        return b"[70.0, 4.0, 101.3]"
+    if kind == "missing_device_id":
+        del message["device_id"]
+    elif kind == "text_value":
+        message["readings"]["temperature"] = "hot"
+    elif kind == "future_timestamp":
+        message["timestamp"] = timestamp_ms + 86_400_000
+    elif kind == "bad_version":
+        message["schema_version"] = 99
+    return json.dumps(message).encode()
+
+
+class Publisher:
+    """One MQTT connection per device (client id = device id, as IoT Core requires)."""
+
+    def __init__(self, devices: list[str], host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.clients: dict[str, mqtt.Client] = {}
+        for device_id in devices:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=True)
+            if tls is not None:
+                client.tls_set_context(tls)
+            client.max_inflight_messages_set(1000)
+            client.max_queued_messages_set(0)
+            client.connect(host, port, keepalive=60)
+            client.loop_start()
+            self.clients[device_id] = client
+        self.pending: list[mqtt.MQTTMessageInfo] = []
+
+    def publish(self, device_id: str, payload: bytes) -> None:
+        self.pending.append(self.clients[device_id].publish(telemetry_topic(device_id), payload, qos=1))
+
+    def drain(self, timeout_s: float = 30.0) -> int:
+        """Wait for every QoS 1 acknowledgement; return how many failed."""
+        deadline = time.monotonic() + timeout_s
+        failures = 0
+        for info in self.pending:
+            remaining = max(0.0, deadline - time.monotonic())
+            info.wait_for_publish(timeout=remaining)
+            if not info.is_published():
+                failures += 1
+        self.pending.clear()
+        return failures
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.loop_stop()
+            client.disconnect()
+
+
+def run_fleet(publisher: Publisher, devices: int, rate: float, duration_s: float, seed: int,
+              sensors: list[str], malformed_fraction: float, duplicate_fraction: float,
+              device_ids: list[str] | None = None, progress=None) -> FleetManifest:
+    readings_per_device = max(1, int(rate * duration_s))
+    period_ms = int(1000 / rate)
+    fleet = generate_fleet(devices, readings_per_device, seed=seed, sensors=sensors, period_ms=period_ms)
+    if device_ids:
+        for series, device_id in zip(fleet.devices, device_ids):
+            series.device_id = device_id
+    rng = random.Random(seed + 1)
+    start_ms = int(time.time() * 1000)
+    manifest = FleetManifest(devices=[d.device_id for d in fleet.devices], period_ms=period_ms, start_ms=start_ms)
+    renamed = {f"press-{i:03d}": d.device_id for i, d in enumerate(fleet.devices)}
+    manifest.events = [{**asdict(e), "device_id": renamed.get(e.device_id, e.device_id),
+                        "start_ms": start_ms + e.start * period_ms, "end_ms": start_ms + e.end * period_ms}
+                       for e in fleet.events]
+    recent: list[tuple[str, bytes]] = []
+    replaced: set[tuple[str, int]] = set()
+    started = time.monotonic()
+    for index in range(readings_per_device):
+        timestamp_ms = start_ms + index * period_ms
+        for series in fleet.devices:
+            device_id = series.device_id
+            if rng.random() < malformed_fraction:
+                # Round-robin, so even a short run sends every kind of malformed message.
+                kind = MALFORMED_KINDS[sum(manifest.malformed.values()) % len(MALFORMED_KINDS)]
+                payload = malformed_payload(kind, device_id, timestamp_ms, rng)
+                manifest.malformed[kind] = manifest.malformed.get(kind, 0) + 1
+                replaced.add((device_id, index))
+            else:
+                payload = json.dumps(build_message(device_id, timestamp_ms, series.readings[index],
+                                                   sequence=index)).encode()
+                manifest.readings += 1
+                recent.append((device_id, payload))
+            publisher.publish(device_id, payload)
+            manifest.published += 1
+            if recent and rng.random() < duplicate_fraction:
+                publisher.publish(*recent[rng.randrange(len(recent))])
+                manifest.duplicates += 1
+                manifest.published += 1
+            del recent[:-200]
+        # Pace to real time: device clocks and publish times agree.
+        lag = started + (index + 1) * period_ms / 1000 - time.monotonic()
+        if lag > 0:
+            time.sleep(lag)
+        if progress is not None:
+            progress(manifest)
+        if len(publisher.pending) > 5000:
+            manifest.publish_failures += publisher.drain()
+    manifest.publish_failures += publisher.drain()
+    # An event whose only reading was replaced by a malformed message never reached the data.
+    manifest.events = [e for e in manifest.events
+                       if not (e["start"] == e["end"] and (e["device_id"], e["start"]) in replaced)]
+    return manifest
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=args.ca)
+    context.load_cert_chain(certfile=args.cert, keyfile=args.key)
+    return context
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=None, help="local broker port (local run)")
+    parser.add_argument("--endpoint", help="AWS IoT data endpoint (real stack); MQTT over TLS on 8883")
+    parser.add_argument("--device", action="append", default=[], help="device id (thing name); repeatable")
+    parser.add_argument("--cert", help="the device certificate (PEM), for --endpoint")
+    parser.add_argument("--key", help="the device private key (PEM), for --endpoint")
+    parser.add_argument("--ca", help="Amazon root CA (PEM), for --endpoint")
+    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=5.0, help="messages per second per device")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds")
+    parser.add_argument("--sensors", default=",".join(SENSOR_PROFILES))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--malformed", type=float, default=0.01, help="fraction of messages that are malformed")
+    parser.add_argument("--duplicates", type=float, default=0.01, help="fraction of messages published twice")
+    parser.add_argument("--manifest", type=Path, help="write what was published here (JSON)")
+    args = parser.parse_args()
+    if args.endpoint:
+        missing = [flag for flag in ("cert", "key", "ca") if not getattr(args, flag)]
+        if missing or not args.device:
+            parser.error(f"--endpoint needs --device and {', '.join('--' + m for m in missing) or 'the TLS files'}")
+        publisher = Publisher(args.device, args.endpoint, 8883, tls=_tls_context(args))
+        devices = args.device
+    elif args.port:
+        devices = [f"press-{i:03d}" for i in range(args.devices)]
+        publisher = Publisher(devices, "127.0.0.1", args.port)
+    else:
+        parser.error("give --port (local broker) or --endpoint (a real stack)")
+    sensors = [s for s in args.sensors.split(",") if s]
+    try:
+        manifest = run_fleet(publisher, len(devices), args.rate, args.duration, args.seed, sensors,
+                             args.malformed, args.duplicates, device_ids=devices)
+    finally:
+        publisher.close()
+    if args.manifest:
+        args.manifest.write_text(json.dumps(asdict(manifest)))
+    print(json.dumps({"published": manifest.published, "readings": manifest.readings,
+                      "duplicates": manifest.duplicates, "malformed": manifest.malformed,
+                      "publish_failures": manifest.publish_failures}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

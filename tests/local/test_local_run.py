@@ -1,0 +1,74 @@
+"""A short local run, end to end: every published message is accounted for,
+duplicates are stored once, injected anomalies are detected."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from local.fleet import MALFORMED_KINDS
+from offline.stack_config import PROJECT_DIR
+
+RULE_REJECTED_KINDS = {"not_json", "json_array"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("local-run")
+    completed = subprocess.run(
+        [sys.executable, "-m", "local.run", "--devices", "8", "--rate", "10", "--duration", "12",
+         "--malformed", "0.03", "--duplicates", "0.03", "--seed", "11", "--output", str(output)],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-3000:]
+    return output, json.loads((output / "summary.json").read_text()), json.loads((output / "fleet.json").read_text())
+
+
+def test_every_published_message_is_accounted_for(run):
+    _, summary, fleet = run
+    assert summary["every_message_accounted_for"] is True
+    assert summary["published"] == fleet["published"] > 900
+    assert summary["publish_failures"] == 0
+    assert summary["sent_to_failure_destination"] == 0
+
+
+def test_each_good_reading_is_stored_once_and_duplicates_are_dropped(run):
+    _, summary, fleet = run
+    assert summary["readings_stored"] == fleet["readings"]
+    assert summary["duplicates_dropped"] == fleet["duplicates"] > 0
+
+
+def test_malformed_messages_are_kept_by_the_rule_or_quarantined(run):
+    output, summary, fleet = run
+    rejected_by_rule = sum(n for kind, n in fleet["malformed"].items() if kind in RULE_REJECTED_KINDS)
+    assert set(fleet["malformed"]) == set(MALFORMED_KINDS)
+    assert summary["rule_errors"] == rejected_by_rule
+    assert len((output / "rule-errors.jsonl").read_text().splitlines()) == rejected_by_rule
+    assert summary["quarantined"] == sum(fleet["malformed"].values()) - rejected_by_rule
+
+
+def test_injected_anomalies_are_detected(run):
+    _, summary, _ = run
+    injected = {kind: q for kind, q in summary["detection"].items() if q["injected"]}
+    assert injected, "the run injected no anomalies"
+    for kind, quality in injected.items():
+        assert quality["recall"] == 1.0, f"{kind}: {quality}"
+        assert quality["precision"] >= 0.9, f"{kind}: {quality}"
+
+
+def test_run_leaves_a_plot_and_a_table_snapshot(run):
+    output, _, _ = run
+    assert (output / "readings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (output / "table.jsonl").read_text().count("#metrics") > 0
+
+
+def test_inspect_shows_a_devices_metrics_and_anomalies_in_time_order(run, capsys):
+    from local import inspect
+
+    output, summary, _ = run
+    assert inspect.main(["--device", "press-000", "--snapshot", str(output / "table.jsonl")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(" METRICS " in line or " ANOMALY " in line for line in lines)
+    assert lines == sorted(lines)
+    assert inspect.main(["--device", "press-999", "--snapshot", str(output / "table.jsonl")]) == 1
