@@ -6,7 +6,7 @@ import json
 import botocore.exceptions
 import pytest
 
-from tests.handler.conftest import LambdaContext, sequence, steady_batch
+from tests.conftest import LambdaContext, sequence, steady_batch
 
 
 def _client_error(code: str, operation: str, status: int = 503) -> botocore.exceptions.ClientError:

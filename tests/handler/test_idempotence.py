@@ -3,7 +3,7 @@ exactly as the first delivery left them (same items, same objects, no new versio
 
 import json
 
-from tests.handler.conftest import NOW_MS, BatchBuilder, LambdaContext, steady_batch
+from tests.conftest import NOW_MS, BatchBuilder, LambdaContext, steady_batch
 
 
 def _deliver(index, batch, records=None):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.handler.conftest import NOW_MS, BatchBuilder, LambdaContext, sequence
+from tests.conftest import NOW_MS, BatchBuilder, LambdaContext, sequence
 
 GOOD = {"temperature": 71.5, "vibration": 2.1}
 

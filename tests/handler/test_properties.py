@@ -6,7 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.handler.conftest import NOW_MS, BatchBuilder, LambdaContext
+from tests.conftest import NOW_MS, BatchBuilder, LambdaContext
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -1,4 +1,4 @@
-"""The processor against moto's server over HTTP, with the table and bucket the
+"""Shared fixtures: the processor against moto's server over HTTP, with the table and bucket the
 program declares (provisioned from the dev stack under mocks)."""
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class Stores:
         for version in sorted(versions, key=lambda v: (v["Key"], v["LastModified"])):
             body = self.s3.get_object(Bucket=self.pipeline.archive_bucket, Key=version["Key"],
                                       VersionId=version["VersionId"])["Body"].read()
-            found.setdefault(version["Key"], []).append(gzip.decompress(body).decode())
+            text = gzip.decompress(body).decode() if version["Key"].endswith(".gz") else body.decode()
+            found.setdefault(version["Key"], []).append(text)
         return found
 
     def state(self) -> tuple[list[dict], dict[str, list[str]]]:
