@@ -84,13 +84,10 @@ class Encryption(pulumi.ComponentResource):
                     "StringEquals": {"aws:SourceArn": trail_arn},
                 },
             ),
-            statement(
-                "CloudTrailDescribesKey",
-                ["kms:DescribeKey"],
-                "*",
-                principal={"Service": "cloudtrail.amazonaws.com"},
-                condition={"StringEquals": {"aws:SourceArn": trail_arn}},
-            ),
+            # Unconditioned, as AWS documents it: DescribeKey reveals no data,
+            # and CloudTrail checks it when the trail is created.
+            statement("CloudTrailDescribesKey", ["kms:DescribeKey"], "*",
+                      principal={"Service": "cloudtrail.amazonaws.com"}),
             statement(
                 "AccountReadsTrailLogs",
                 ["kms:Decrypt"],

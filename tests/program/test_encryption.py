@@ -42,6 +42,7 @@ def test_key_policy_lets_only_this_trail_encrypt(dev):
     describe = statements["CloudTrailDescribesKey"]
     assert describe["Action"] == ["kms:DescribeKey"]
     assert describe["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert "Condition" not in describe
     decrypt = statements["AccountReadsTrailLogs"]
     assert decrypt["Action"] == ["kms:Decrypt"]
     assert decrypt["Condition"] == {"Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"}}
