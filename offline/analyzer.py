@@ -1,22 +1,27 @@
 """Drive a Python policy pack over its real analyzer protocol, as the Pulumi engine does.
 
-The pack runs as a subprocess (`python policies/__main__.py`); `PolicyPack(...)`
-starts a gRPC server and prints its port. The engine then calls
-GetAnalyzerInfo, Configure, Analyze for every resource, and AnalyzeStack with
-all of them; so does this client.
+The engine starts a Python pack through the `pulumi-analyzer-policy-python`
+shim, which runs `python -u -m pulumi.policy <engine address> .` in the pack's
+folder, with the stack's identity and configuration in `PULUMI_*` variables. `PolicyPack(...)` starts a
+gRPC server and prints its port. The engine then calls Handshake,
+ConfigureStack, GetAnalyzerInfo, Configure (the `--policy-pack-config`,
+reconciled with each policy's schema), Analyze for every resource and
+AnalyzeStack with all of them; so does this client.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import grpc
-from google.protobuf import empty_pb2, struct_pb2
+import jsonschema
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from offline.mocks import RegisteredResource
@@ -29,10 +34,26 @@ LEVELS = {
     "remediate": analyzer_pb2.REMEDIATE,
 }
 LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
+SEVERITY_NAMES = {
+    analyzer_pb2.POLICY_SEVERITY_UNSPECIFIED: "",
+    analyzer_pb2.POLICY_SEVERITY_LOW: "low",
+    analyzer_pb2.POLICY_SEVERITY_MEDIUM: "medium",
+    analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
+    analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
+}
+# The engine passes its own gRPC address; `pulumi.policy` parses it but never
+# dials it (a pack only serves), so no engine needs to listen there.
+UNUSED_ENGINE_ADDRESS = "127.0.0.1:0"
+ORGANIZATION = "organization"  # what `pulumi.policy` assumes on a backend without organizations
+STARTUP_TIMEOUT_SECONDS = 30
 
 
 class PolicyConfigError(ValueError):
     """A policy pack configuration that the engine would refuse."""
+
+
+class PolicyPackStartError(RuntimeError):
+    """The pack exited, or printed something other than its port."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +63,7 @@ class Violation:
     urn: str
     message: str
     description: str
+    severity: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -49,78 +71,107 @@ class Violation:
 
 @dataclasses.dataclass(frozen=True)
 class ProviderInfo:
-    """The default AWS provider as the engine describes it to the analyzer."""
+    """A resource's provider as the engine describes it to the analyzer: its inputs in wire form."""
 
     urn: str
     name: str
-    properties: dict[str, Any]
+    type: str
+    properties: struct_pb2.Struct
+
+    def message(self) -> analyzer_pb2.AnalyzerProviderResource:
+        return analyzer_pb2.AnalyzerProviderResource(type=self.type, urn=self.urn, name=self.name,
+                                                     properties=self.properties)
 
 
-def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
+def struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    json_format.ParseDict(dict(values), message)
+    return message
 
 
-def parse_policy_config(config: dict[str, Any], known_policies: Iterable[str]) -> dict[str, analyzer_pb2.PolicyConfig]:
-    """The `--policy-pack-config` JSON as the engine sends it: per policy a level and properties.
+def engine_command() -> list[str]:
+    """What the shim runs: `<virtualenv>/bin/python -u -m pulumi.policy <engine address> .`.
 
-    `{"all": "mandatory"}` sets every policy's level; `{"<policy>": "<level>"}` or
-    `{"<policy>": {"enforcementLevel": ..., "<property>": ...}}` sets one.
+    The shim takes the interpreter from the pack's `virtualenv` option; offline,
+    the project's own interpreter (which has the pack's requirements) stands in.
     """
-    known = set(known_policies)
-    levels: dict[str, str] = {}
-    properties: dict[str, dict[str, Any]] = {}
-    if isinstance(config.get("all"), str):
-        levels.update({name: config["all"] for name in known})
-    for name, value in config.items():
-        if name == "all":
-            continue
-        if name not in known:
-            raise PolicyConfigError(f"policy config names {name!r}, which the pack does not have")
-        if isinstance(value, str):
-            levels[name] = value
-        elif isinstance(value, dict):
-            if "enforcementLevel" in value:
-                levels[name] = value["enforcementLevel"]
-            properties[name] = {k: v for k, v in value.items() if k != "enforcementLevel"}
-        else:
-            raise PolicyConfigError(f"policy config for {name!r} must be a level or an object, not {value!r}")
+    return [sys.executable, "-u", "-m", "pulumi.policy", UNUSED_ENGINE_ADDRESS, "."]
+
+
+def reconcile_policy_config(config: Mapping[str, Any], policies: Iterable[analyzer_pb2.PolicyInfo]
+                            ) -> dict[str, analyzer_pb2.PolicyConfig]:
+    """The `--policy-pack-config` JSON as the engine sends it to Configure.
+
+    `{"all": <level>}` sets every policy's level; `{"<policy>": <level>}` or
+    `{"<policy>": {"enforcementLevel": ..., "<setting>": ...}}` sets one. Every
+    policy gets its level (the configured one, else its own default) and its
+    settings over the schema's defaults, validated against the schema.
+    """
+    by_name = {policy.name: policy for policy in policies}
+    unknown = sorted(set(config) - set(by_name) - {"all"})
+    if unknown:
+        raise PolicyConfigError(f"policy config names {', '.join(unknown)}, which the pack does not have")
+    all_level = config.get("all")
+    if all_level is not None and all_level not in LEVELS:
+        raise PolicyConfigError(f"\"all\": level {all_level!r} is not one of {', '.join(LEVELS)}")
     result = {}
-    for name in set(levels) | set(properties):
-        level = levels.get(name)
-        if level is not None and level not in LEVELS:
-            raise PolicyConfigError(f"policy config for {name!r}: level {level!r} is not one of {', '.join(LEVELS)}")
-        entry = analyzer_pb2.PolicyConfig(properties=_struct(properties.get(name, {})))
-        if level is not None:
-            entry.enforcementLevel = LEVELS[level]
-        result[name] = entry
+    for name, policy in by_name.items():
+        entry = config.get(name, {})
+        if isinstance(entry, str):
+            entry = {"enforcementLevel": entry}
+        if not isinstance(entry, dict):
+            raise PolicyConfigError(f"{name}: expected a level or an object, not {entry!r}")
+        level = entry.get("enforcementLevel", all_level or LEVEL_NAMES[policy.enforcementLevel])
+        if level not in LEVELS:
+            raise PolicyConfigError(f"{name}: level {level!r} is not one of {', '.join(LEVELS)}")
+        schema = json_format.MessageToDict(policy.configSchema.properties) if policy.HasField("configSchema") else {}
+        settings = {key: value for key, value in entry.items() if key != "enforcementLevel"}
+        unexpected = sorted(set(settings) - set(schema))
+        if unexpected:
+            raise PolicyConfigError(f"{name}: unknown setting(s) {', '.join(unexpected)}")
+        defaults = {key: prop["default"] for key, prop in schema.items() if "default" in prop}
+        settings = {**defaults, **settings}
+        try:
+            jsonschema.validate(settings, {"type": "object", "properties": schema})
+        except jsonschema.ValidationError as error:
+            raise PolicyConfigError(f"{name}: {error.message}") from None
+        result[name] = analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=struct(settings))
     return result
 
 
 class PolicyAnalyzer:
     """A running policy pack. Use as a context manager: the subprocess stops on exit."""
 
-    def __init__(self, project: str, stack: str, preview: bool, pack_dir: Path = POLICY_PACK_DIR) -> None:
-        env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack,
-                   PULUMI_DRY_RUN="true" if preview else "false")
-        self._process = subprocess.Popen(
-            [sys.executable, "-u", str(pack_dir / "__main__.py")], cwd=pack_dir, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        port_line = self._process.stdout.readline().decode().strip()
-        if not port_line.isdigit():
-            self.close()
-            raise RuntimeError(f"the policy pack did not start: {port_line!r} {self._stderr()}")
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{port_line}")
+    def __init__(self, project: str, stack: str, preview: bool, stack_config: Mapping[str, str] | None = None,
+                 pack_dir: Path = POLICY_PACK_DIR) -> None:
+        env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack, PULUMI_ORGANIZATION=ORGANIZATION,
+                   PULUMI_DRY_RUN="true" if preview else "false", PULUMI_CONFIG=json.dumps(dict(stack_config or {})))
+        self._channel = None
+        self._process = subprocess.Popen(engine_command(), cwd=pack_dir, env=env,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        port = self._process.stdout.readline().decode().strip()
+        if not port.isdigit():
+            self._process.kill()
+            _, stderr = self._process.communicate(timeout=10)
+            raise PolicyPackStartError(f"the policy pack did not start: {port!r}\n"
+                                       f"{stderr.decode(errors='replace')[-2000:]}")
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(self._channel).result(timeout=STARTUP_TIMEOUT_SECONDS)
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        self._handshake(pack_dir)
+        self._stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=stack, project=project, organization=ORGANIZATION, dry_run=preview,
+            config=dict(stack_config or {})))
         self.info = self._stub.GetAnalyzerInfo(empty_pb2.Empty())
 
-    def _stderr(self) -> str:
+    def _handshake(self, pack_dir: Path) -> None:
         try:
-            return self._process.stderr.read().decode(errors="replace")[-2000:]
-        except (ValueError, OSError):
-            return ""
+            self._stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=UNUSED_ENGINE_ADDRESS, root_directory=str(pack_dir), program_directory=str(pack_dir)))
+        except grpc.RpcError as error:
+            # Like the engine: a pack that predates Handshake is fine.
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
 
     def __enter__(self) -> "PolicyAnalyzer":
         return self
@@ -129,7 +180,7 @@ class PolicyAnalyzer:
         self.close()
 
     def close(self) -> None:
-        if getattr(self, "_channel", None) is not None:
+        if self._channel is not None:
             self._channel.close()
         self._process.kill()
         self._process.wait(timeout=10)
@@ -140,37 +191,35 @@ class PolicyAnalyzer:
     def policy_names(self) -> list[str]:
         return [policy.name for policy in self.info.policies]
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Mapping[str, Any]) -> None:
         self._stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(
-            policyConfig=parse_policy_config(config, self.policy_names)))
+            policyConfig=reconcile_policy_config(config, self.info.policies)))
 
-    def _options(self, resource: RegisteredResource) -> analyzer_pb2.AnalyzerResourceOptions:
+    @staticmethod
+    def _options(resource: RegisteredResource) -> analyzer_pb2.AnalyzerResourceOptions:
         return analyzer_pb2.AnalyzerResourceOptions(
             parent=resource.parent, protect=resource.protect,
             deleteBeforeReplace=resource.delete_before_replace, deleteBeforeReplaceDefined=True,
+            customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),
         )
-
-    def _provider(self, provider: ProviderInfo | None):
-        if provider is None:
-            return None
-        return analyzer_pb2.AnalyzerProviderResource(
-            type="pulumi:providers:aws", urn=provider.urn, name=provider.name,
-            properties=_struct(provider.properties))
 
     def analyze(self, resource: RegisteredResource, provider: ProviderInfo | None = None) -> list[Violation]:
         response = self._stub.Analyze(analyzer_pb2.AnalyzeRequest(
             type=resource.type, properties=resource.wire_inputs, urn=resource.urn, name=resource.name,
-            options=self._options(resource), provider=self._provider(provider),
+            options=self._options(resource), provider=provider.message() if provider else None,
         ))
         return self._violations(response, resource.urn)
 
-    def analyze_stack(self, resources: list[RegisteredResource], provider: ProviderInfo | None = None) -> list[Violation]:
+    def analyze_stack(self, resources: list[RegisteredResource],
+                      provider_of=lambda resource: None) -> list[Violation]:
         request = analyzer_pb2.AnalyzeStackRequest(resources=[
             analyzer_pb2.AnalyzerResource(
                 type=r.type, properties=r.wire_inputs, urn=r.urn, name=r.name, options=self._options(r),
-                provider=self._provider(provider), parent=r.parent, dependencies=r.dependencies,
+                provider=provider.message() if (provider := provider_of(r)) else None,
+                parent=r.parent, dependencies=r.dependencies,
+                # Like the engine: properties without dependencies are left out.
                 propertyDependencies={key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
-                                      for key, urns in r.property_dependencies.items()},
+                                      for key, urns in r.property_dependencies.items() if urns},
             )
             for r in resources
         ])
@@ -180,6 +229,7 @@ class PolicyAnalyzer:
     def _violations(response, default_urn: str) -> list[Violation]:
         return [
             Violation(policy=d.policyName, level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
-                      urn=d.urn or default_urn, message=d.message, description=d.description)
+                      urn=d.urn or default_urn, message=d.message, description=d.description,
+                      severity=SEVERITY_NAMES.get(d.severity, ""))
             for d in response.diagnostics
         ]

@@ -1,10 +1,12 @@
 """Inject misconfigurations into the real program's resources and see whether the
-policy check catches each with the intended policy.
+policy check catches each with the policy meant to catch it.
 
-    python -m offline.mutations [--stack dev] [--mode preview|update]
+    python -m offline.mutations [--stack dev] [--preview]
 
 prints a Markdown table of mutations, the policy expected to catch each, and
-whether it did; exits 1 if any mutation went uncaught.
+whether it did; exits 1 if an applicable mutation went uncaught. A mutation is
+caught when its intended policy reports a mandatory violation on the mutated
+resource (stack policies: anywhere) under the stack's policy configuration.
 """
 
 from __future__ import annotations
@@ -16,18 +18,42 @@ import json
 import sys
 from typing import Callable, Sequence
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
-from offline.analyzer import PolicyAnalyzer, Violation
-from offline.mocks import RegisteredResource, run_program
-from offline.policy_check import analyzed_resources, check_resources, default_policy_config, provider_info
+from offline.analyzer import PolicyAnalyzer, struct
+from offline.mocks import ProgramRun, RegisteredResource, run_program
+from offline.policy_check import (
+    analyzed_resources,
+    default_policy_config,
+    load_policy_config,
+    providers,
+)
 from offline.stack_config import project_name
 
 Edit = Callable[[dict], None]
+DELETE = object()
+
+STREAM = "aws:kinesis/stream:Stream"
+TABLE = "aws:dynamodb/table:Table"
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+TRAIL = "aws:cloudtrail/trail:Trail"
+RULE = "aws:iot/topicRule:TopicRule"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+FUNCTION = "aws:lambda/function:Function"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+IOT_POLICY = "aws:iot/policy:Policy"
+KEY = "aws:kms/key:Key"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 @dataclasses.dataclass(frozen=True)
 class Mutation:
+    """One misconfiguration: an edit of a resource's wire properties, its removal, or a resource added beside it."""
+
     name: str
     policy: str
     resource_type: str
@@ -35,11 +61,25 @@ class Mutation:
     name_contains: str = ""
     edit: Edit | None = None
     remove: bool = False
-    add: dict | None = None
+    add: tuple[str, str, dict] | None = None  # (type, name, wire properties) of a new resource
 
 
-def _policy_edit(path: str, change: Callable[[list], None]) -> Edit:
-    """Edit the statements of the JSON policy document at property `path`."""
+def set_path(path: str, value) -> Edit:
+    """Set (or, with DELETE, remove) the property at a dotted path."""
+    def edit(properties: dict) -> None:
+        *parents, last = path.split(".")
+        target = properties
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if value is DELETE:
+            del target[last]
+        else:
+            target[last] = copy.deepcopy(value)
+    return edit
+
+
+def edit_statements(path: str, change: Callable[[list], None]) -> Edit:
+    """Edit the statements of the JSON policy document at `path` (fails on an unknown document)."""
     def edit(properties: dict) -> None:
         document = json.loads(properties[path])
         change(document["Statement"])
@@ -47,202 +87,242 @@ def _policy_edit(path: str, change: Callable[[list], None]) -> Edit:
     return edit
 
 
-def _set(path: str, value) -> Edit:
-    def edit(properties: dict) -> None:
-        *parents, last = path.split(".")
-        target = properties
-        for part in parents:
-            target = target[int(part)] if isinstance(target, list) else target[part]
-        if value is _DELETE:
-            target.pop(last, None)
-        else:
-            target[last] = value
-    return edit
+def add_statement(path: str, statement: dict) -> Edit:
+    return edit_statements(path, lambda statements: statements.append(statement))
 
 
-_DELETE = object()
-STREAM = "aws:kinesis/stream:Stream"
-TABLE = "aws:dynamodb/table:Table"
-MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
-TRAIL = "aws:cloudtrail/trail:Trail"
-RULE = "aws:iot/topicRule:TopicRule"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+def update_statement(path: str, index: int, **changes) -> Edit:
+    return edit_statements(path, lambda statements: statements[index].update(changes))
+
+
+def allow(actions, resources, **extra) -> dict:
+    return {"Sid": "Injected", "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+
 
 MUTATIONS: list[Mutation] = [
+    # Encryption
     Mutation("drop the stream's encryption", "kinesis-stream-customer-managed-key", STREAM,
              edit=lambda p: [p.pop("encryptionType", None), p.pop("kmsKeyId", None)]),
     Mutation("stream on the AWS-managed key", "kinesis-stream-customer-managed-key", STREAM,
-             edit=_set("kmsKeyId", "alias/aws/kinesis")),
+             edit=set_path("kmsKeyId", "alias/aws/kinesis")),
     Mutation("table on the AWS-owned key", "dynamodb-table-customer-managed-key", TABLE,
-             edit=_set("serverSideEncryption", _DELETE)),
+             edit=set_path("serverSideEncryption", DELETE)),
     Mutation("table on the AWS-managed key", "dynamodb-table-customer-managed-key", TABLE,
-             edit=_set("serverSideEncryption.kmsKeyArn", _DELETE)),
+             edit=set_path("serverSideEncryption.kmsKeyArn", DELETE)),
     Mutation("bucket encrypted with SSE-S3", "s3-bucket-customer-managed-key", ENCRYPTION, "archive",
-             edit=_set("rules.0.applyServerSideEncryptionByDefault", {"sseAlgorithm": "AES256"})),
-    Mutation("bucket key off", "s3-bucket-customer-managed-key", ENCRYPTION, "archive",
-             edit=_set("rules.0.bucketKeyEnabled", False)),
+             edit=set_path("rules.0.applyServerSideEncryptionByDefault", {"sseAlgorithm": "AES256"})),
+    Mutation("bucket on the AWS-managed key", "s3-bucket-customer-managed-key", ENCRYPTION, "audit",
+             edit=set_path("rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId", "alias/aws/s3")),
+    Mutation("bucket key off", "s3-bucket-key-enabled", ENCRYPTION, "archive",
+             edit=set_path("rules.0.bucketKeyEnabled", False)),
     Mutation("log group unencrypted", "cloudwatch-log-group-customer-managed-key", LOG_GROUP, "processing",
-             edit=_set("kmsKeyId", _DELETE)),
-    Mutation("trail unencrypted", "cloudtrail-trail-customer-managed-key", TRAIL, edit=_set("kmsKeyId", _DELETE)),
+             edit=set_path("kmsKeyId", DELETE)),
+    Mutation("alarm topic unencrypted", "sns-topic-customer-managed-key", "aws:sns/topic:Topic",
+             edit=set_path("kmsMasterKeyId", DELETE)),
+    Mutation("trail unencrypted", "cloudtrail-trail-customer-managed-key", TRAIL, edit=set_path("kmsKeyId", DELETE)),
     Mutation("function environment on the default key", "lambda-function-environment-customer-managed-key",
-             "aws:lambda/function:Function", edit=_set("kmsKeyArn", _DELETE)),
-    Mutation("key rotation off", "kms-key-rotation-enabled", "aws:kms/key:Key", edit=_set("enableKeyRotation", False)),
+             FUNCTION, edit=set_path("kmsKeyArn", DELETE)),
+    Mutation("key rotation off", "kms-key-rotation-enabled", KEY, edit=set_path("enableKeyRotation", False)),
+    # Retention and recovery
     Mutation("shorten a log retention", "cloudwatch-log-group-retention", LOG_GROUP, "processing",
-             edit=_set("retentionInDays", 1)),
+             edit=set_path("retentionInDays", 1)),
     Mutation("log retention forever", "cloudwatch-log-group-retention", LOG_GROUP, "rule-errors",
-             edit=_set("retentionInDays", _DELETE)),
+             edit=set_path("retentionInDays", DELETE)),
+    Mutation("log retention CloudWatch refuses", "cloudwatch-log-group-retention", LOG_GROUP, "processing",
+             edit=set_path("retentionInDays", 45)),
     Mutation("turn off point-in-time recovery", "dynamodb-table-point-in-time-recovery", TABLE,
-             edit=_set("pointInTimeRecovery.enabled", False)),
+             edit=set_path("pointInTimeRecovery.enabled", False)),
     Mutation("suspend versioning", "s3-bucket-versioning-enabled", "aws:s3/bucketVersioning:BucketVersioning",
-             "archive", edit=_set("versioningConfiguration.status", "Suspended")),
+             "archive", edit=set_path("versioningConfiguration.status", "Suspended")),
     Mutation("archive to Glacier after 400 days", "s3-bucket-lifecycle-archive-transition",
              "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "archive",
-             edit=_set("rules.0.transitions.0.days", 400)),
+             edit=set_path("rules.0.transitions.0.days", 400)),
+    Mutation("disable the lifecycle rule", "s3-bucket-lifecycle-archive-transition",
+             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "audit",
+             edit=set_path("rules.0.status", "Disabled")),
+    # Tagging
     Mutation("remove a tag", "aws-resource-required-tags", TABLE, edit=lambda p: p["tags"].pop("Owner")),
-    Mutation("empty a tag", "aws-resource-required-tags", STREAM, edit=_set("tags.CostCenter", " ")),
-    Mutation("add a wildcard action to an IAM policy", "iam-policy-no-wildcard-action",
-             "aws:iam/rolePolicy:RolePolicy", "processing",
-             edit=_policy_edit("policy", lambda s: s.append({"Sid": "Broad", "Effect": "Allow", "Action": ["s3:*"],
-                                                            "Resource": ["arn:aws:s3:::x"]}))),
-    Mutation("add a wildcard action suffix to an IAM policy", "iam-policy-no-wildcard-action",
-             "aws:iam/rolePolicy:RolePolicy", "rule-role",
-             edit=_policy_edit("policy", lambda s: s[0].update(Action=["kinesis:Put*"]))),
-    Mutation("add a wildcard action to the IoT policy", "iot-policy-no-wildcard-action", "aws:iot/policy:Policy",
-             edit=_policy_edit("policy", lambda s: s[1].update(Action=["iot:*"]))),
-    Mutation("add a wildcard action to a key policy service statement", "kms-key-policy-no-wildcard-action",
-             "aws:kms/key:Key", edit=_policy_edit("policy", lambda s: s[1].update(Action=["kms:*"]))),
-    Mutation("let the IoT policy publish anywhere", "iot-policy-thing-scoped", "aws:iot/policy:Policy",
-             edit=_policy_edit("policy", lambda s: s[1].update(
-                 Resource=["arn:aws:iot:ap-southeast-1:123456789012:topic/factory/telemetry/*"]))),
+    Mutation("empty a tag", "aws-resource-required-tags", STREAM, edit=set_path("tags.CostCenter", " ")),
+    Mutation("untag an alarm", "aws-resource-required-tags", ALARM, edit=set_path("tags", DELETE)),
+    # Access
+    Mutation("add a wildcard action to an IAM policy", "iam-policy-no-wildcard-action", ROLE_POLICY, "processing",
+             edit=add_statement("policy", allow(["s3:*"], ["arn:aws:s3:::elsewhere/*"]))),
+    Mutation("widen an IAM action to a prefix", "iam-policy-no-wildcard-action", ROLE_POLICY, "rule-role",
+             edit=update_statement("policy", 0, Action=["kinesis:Put*"])),
+    Mutation("grant an IAM action on every resource", "iam-policy-no-wildcard-resource", ROLE_POLICY, "processing",
+             edit=update_statement("policy", 0, Resource="*")),
+    Mutation("attach AdministratorAccess to a role", "iam-policy-attachment-no-admin-managed-policy", ROLE,
+             "processing", add=("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin",
+                                {"role": "iot-lambda-role-dev",
+                                 "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})),
+    Mutation("trust any principal", "aws-policy-no-public-principal", ROLE, "processing",
+             edit=update_statement("assumeRolePolicy", 0, Principal={"AWS": "*"})),
+    Mutation("add a wildcard action to the IoT policy", "iot-policy-no-wildcard-action", IOT_POLICY,
+             edit=update_statement("policy", 1, Action=["iot:*"])),
+    Mutation("let the IoT policy publish to any telemetry topic", "iot-policy-thing-scoped", IOT_POLICY,
+             edit=update_statement("policy", 1,
+                                   Resource=["arn:aws:iot:ap-southeast-1:123456789012:topic/factory/telemetry/*"])),
+    Mutation("let any client id connect", "iot-policy-thing-scoped", IOT_POLICY,
+             edit=update_statement("policy", 0, Resource="*")),
+    Mutation("wildcard action in a key policy service statement", "kms-key-policy-no-wildcard-action", KEY,
+             edit=update_statement("policy", 1, Action=["kms:*"])),
+    Mutation("bypass the key policy lock-out check", "kms-key-lockout-safety-check", KEY,
+             edit=set_path("bypassPolicyLockoutSafetyCheck", True)),
+    Mutation("wildcard action in the alarm topic policy", "aws-resource-policy-no-wildcard-action",
+             "aws:sns/topicPolicy:TopicPolicy", edit=update_statement("policy", 0, Action=["SNS:*"])),
     Mutation("open a bucket's public access block", "s3-bucket-public-access-block",
              "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "archive",
-             edit=_set("blockPublicPolicy", False)),
+             edit=set_path("blockPublicPolicy", False)),
+    Mutation("stop ignoring public ACLs", "s3-bucket-public-access-block",
+             "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit", edit=set_path("ignorePublicAcls", False)),
     Mutation("remove the TLS-only deny", "s3-bucket-policy-deny-insecure-transport", BUCKET_POLICY, "archive",
-             edit=_policy_edit("policy", lambda s: s.pop(0))),
+             edit=edit_statements("policy", lambda statements: statements.pop(0))),
     Mutation("grant the world read access", "aws-policy-no-public-principal", BUCKET_POLICY, "archive",
-             edit=_policy_edit("policy", lambda s: s.append({"Sid": "Public", "Effect": "Allow", "Principal": "*",
-                                                            "Action": ["s3:GetObject"],
-                                                            "Resource": ["arn:aws:s3:::x/*"]}))),
-    Mutation("remove the rule's error action", "iot-topic-rule-error-action", RULE, edit=_set("errorAction", _DELETE)),
-    Mutation("rule on SQL 2015-10-08", "iot-topic-rule-sql-version", RULE, edit=_set("sqlVersion", "2015-10-08")),
+             edit=add_statement("policy", allow(["s3:GetObject"], ["arn:aws:s3:::x/*"], Principal="*"))),
+    Mutation("re-enable bucket ACLs", "s3-bucket-ownership-enforced",
+             "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "archive",
+             edit=set_path("rule.objectOwnership", "ObjectWriter")),
+    Mutation("public-read ACL on a bucket", "s3-bucket-no-public-acl", BUCKET, "archive",
+             add=("aws:s3/bucketAcl:BucketAcl", "public-read", {"bucket": "archive", "acl": "public-read"})),
+    Mutation("add a public function URL", "lambda-function-url-no-public-access", FUNCTION,
+             add=("aws:lambda/functionUrl:FunctionUrl", "public-url",
+                  {"functionName": "iot-processor-dev", "authorizationType": "NONE"})),
+    Mutation("let anyone invoke the function", "lambda-permission-no-public-principal", FUNCTION,
+             add=("aws:lambda/permission:Permission", "anyone",
+                  {"function": "iot-processor-dev", "action": "lambda:InvokeFunction", "principal": "*"})),
+    Mutation("let S3 of any account invoke the function", "lambda-permission-source-scoped", FUNCTION,
+             add=("aws:lambda/permission:Permission", "any-bucket",
+                  {"function": "iot-processor-dev", "action": "lambda:InvokeFunction",
+                   "principal": "s3.amazonaws.com"})),
+    # Reliability and audit
+    Mutation("remove the rule's error action", "iot-topic-rule-error-action", RULE, edit=set_path("errorAction", DELETE)),
+    Mutation("rule on SQL 2015-10-08", "iot-topic-rule-sql-version", RULE, edit=set_path("sqlVersion", "2015-10-08")),
+    Mutation("disable the topic rule", "iot-topic-rule-enabled", RULE, edit=set_path("enabled", False)),
     Mutation("mapping without partial batch responses", "lambda-event-source-mapping-partial-batch-response",
-             MAPPING, edit=_set("functionResponseTypes", [])),
+             MAPPING, edit=set_path("functionResponseTypes", DELETE)),
     Mutation("mapping retries forever", "lambda-event-source-mapping-bounded-retries", MAPPING,
-             edit=_set("maximumRetryAttempts", -1)),
-    Mutation("mapping keeps records forever", "lambda-event-source-mapping-bounded-retries", MAPPING,
-             edit=_set("maximumRecordAgeInSeconds", -1)),
+             edit=set_path("maximumRetryAttempts", -1)),
+    Mutation("mapping keeps records forever", "lambda-event-source-mapping-bounded-record-age", MAPPING,
+             edit=set_path("maximumRecordAgeInSeconds", -1)),
     Mutation("mapping does not bisect", "lambda-event-source-mapping-bisect", MAPPING,
-             edit=_set("bisectBatchOnFunctionError", False)),
+             edit=set_path("bisectBatchOnFunctionError", DELETE)),
     Mutation("mapping without on-failure destination", "lambda-event-source-mapping-failure-destination", MAPPING,
-             edit=_set("destinationConfig", _DELETE)),
-    Mutation("single-region trail", "cloudtrail-trail-multi-region-validated", TRAIL,
-             edit=_set("isMultiRegionTrail", False)),
-    Mutation("trail without log file validation", "cloudtrail-trail-multi-region-validated", TRAIL,
-             edit=_set("enableLogFileValidation", False)),
-    Mutation("trail without Insights", "cloudtrail-trail-insights", TRAIL, edit=_set("insightSelectors", _DELETE)),
+             edit=set_path("destinationConfig", DELETE)),
+    Mutation("disable the mapping", "lambda-event-source-mapping-enabled", MAPPING, edit=set_path("enabled", False)),
+    Mutation("function on python3.9", "lambda-function-supported-runtime", FUNCTION,
+             edit=set_path("runtime", "python3.9")),
+    Mutation("alarm without actions", "cloudwatch-metric-alarm-actions", ALARM, "iterator-age",
+             edit=set_path("alarmActions", DELETE)),
+    Mutation("alarm actions disabled", "cloudwatch-metric-alarm-actions", ALARM, "processor-errors",
+             edit=set_path("actionsEnabled", False)),
+    Mutation("IoT logging switched off", "iot-logging-options-enabled", FUNCTION,
+             add=("aws:iot/loggingOptions:LoggingOptions", "iot-logging",
+                  {"defaultLogLevel": "DISABLED", "roleArn": "arn:aws:iam::123456789012:role/iot-logging"})),
+    Mutation("single-region trail", "cloudtrail-trail-multi-region", TRAIL, edit=set_path("isMultiRegionTrail", False)),
+    Mutation("trail without global service events", "cloudtrail-trail-multi-region", TRAIL,
+             edit=set_path("includeGlobalServiceEvents", False)),
+    Mutation("trail without log file validation", "cloudtrail-trail-log-file-validation", TRAIL,
+             edit=set_path("enableLogFileValidation", DELETE)),
+    Mutation("trail stopped", "cloudtrail-trail-logging-enabled", TRAIL, edit=set_path("enableLogging", False)),
+    Mutation("trail without Insights", "cloudtrail-trail-insights", TRAIL, edit=set_path("insightSelectors", DELETE)),
+    # Stack-level
     Mutation("delete a bucket's public access block", "s3-bucket-companion-resources",
              "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit", remove=True),
+    Mutation("delete a bucket's encryption", "s3-bucket-companion-resources", ENCRYPTION, "archive", remove=True),
     Mutation("delete the function's log group", "lambda-function-log-group", LOG_GROUP, "processing", remove=True),
-    Mutation("encrypt the stream with a key from elsewhere", "kms-key-from-this-stack", STREAM,
-             edit=_set("kmsKeyId", "arn:aws:kms:ap-southeast-1:999999999999:key/foreign")),
-    Mutation("add a public function URL", "lambda-function-url-no-public-access", "aws:lambda/function:Function",
-             add={"type": "aws:lambda/functionUrl:FunctionUrl", "name": "public-url",
-                  "properties": {"functionName": "iot-processor", "authorizationType": "NONE"}}),
-    Mutation("let anyone invoke the function", "lambda-permission-no-public-principal",
-             "aws:lambda/function:Function",
-             add={"type": "aws:lambda/permission:Permission", "name": "anyone",
-                  "properties": {"function": "iot-processor", "action": "lambda:InvokeFunction", "principal": "*"}}),
+    Mutation("encrypt the stream with another account's key", "kms-key-from-this-stack", STREAM,
+             edit=set_path("kmsKeyId", "arn:aws:kms:ap-southeast-1:999999999999:key/foreign")),
 ]
 
 
-def _wire_dict(resource: RegisteredResource) -> dict:
-    return json_format.MessageToDict(resource.wire_inputs)
-
-
-def _with_wire(resource: RegisteredResource, properties: dict, **changes) -> RegisteredResource:
-    struct = struct_pb2.Struct()
-    json_format.ParseDict(properties, struct)
-    # A property edited to a literal no longer depends on the resource it named.
-    dependencies = {key: urns for key, urns in resource.property_dependencies.items() if key in properties}
-    return dataclasses.replace(resource, wire_inputs=struct, property_dependencies=dependencies, **changes)
+def _replace_properties(resource: RegisteredResource, properties: dict) -> RegisteredResource:
+    """The resource with new wire properties; a property set to a literal no longer depends on anything."""
+    original = json_format.MessageToDict(resource.wire_inputs)
+    unchanged = {key for key in properties if key in original and original[key] == properties[key]}
+    dependencies = {key: urns for key, urns in resource.property_dependencies.items() if key in unchanged}
+    return dataclasses.replace(resource, wire_inputs=struct(properties), inputs=properties,
+                               property_dependencies=dependencies)
 
 
 def apply(mutation: Mutation, resources: list[RegisteredResource]) -> tuple[list[RegisteredResource], str]:
-    """The resources with the mutation applied, and the URN it targeted."""
+    """The resources with the mutation applied, and the URN of the resource it should be reported on."""
     targets = [r for r in resources if r.type == mutation.resource_type and mutation.name_contains in r.name]
     if not targets:
         raise LookupError(f"mutation {mutation.name!r}: no {mutation.resource_type} named *{mutation.name_contains}*")
     target = targets[0]
     if mutation.remove:
-        return [r for r in resources if r is not target], target.urn
+        return [r for r in resources if r is not target], ""
     if mutation.add is not None:
-        urn = target.urn.rsplit("::", 2)[0] + f"::{mutation.add['type']}::{mutation.add['name']}"
-        added = _with_wire(dataclasses.replace(target, urn=urn, type=mutation.add["type"],
-                                               name=mutation.add["name"], property_dependencies={}),
-                           mutation.add["properties"])
+        type_token, name, properties = mutation.add
+        urn = f"{target.urn.rsplit('::', 2)[0]}::{type_token}::{name}"
+        added = dataclasses.replace(target, urn=urn, type=type_token, name=name, dependencies=[],
+                                    property_dependencies={}, wire_inputs=struct(properties), inputs=properties)
         return [*resources, added], urn
-    properties = copy.deepcopy(_wire_dict(target))
+    properties = json_format.MessageToDict(target.wire_inputs)
     mutation.edit(properties)
-    edited = _with_wire(target, properties)
-    if "kmsKeyId" in properties and mutation.policy == "kms-key-from-this-stack":
-        edited = dataclasses.replace(edited, property_dependencies={
-            key: urns for key, urns in edited.property_dependencies.items() if key != "kmsKeyId"})
-    return [edited if r is target else r for r in resources], target.urn
+    return [_replace_properties(target, properties) if r is target else r for r in resources], target.urn
 
 
 @dataclasses.dataclass
 class MutationResult:
     mutation: Mutation
     caught: bool
-    reported: list[str]
-    # In a first preview a policy document is unknown and cannot be edited.
+    reported: list[str]  # every mandatory policy that fired
+    # False when the mutation cannot be injected: in a first preview, policy
+    # documents built from ARNs are unknown as a whole.
     applicable: bool = True
 
 
-def run_mutations(stack: str = "dev", preview: bool = False) -> list[MutationResult]:
-    run = run_program(stack, preview=preview)
+def run_mutations(run: ProgramRun, mutations: Sequence[Mutation] = MUTATIONS) -> list[MutationResult]:
+    """Each mutation through the whole check: Analyze of every resource, then AnalyzeStack.
+
+    An unchanged resource gets the same verdict as in the unmutated run, so
+    only the resources a mutation touched are analyzed again.
+    """
     baseline = analyzed_resources(run)
-    provider = provider_info(run)
-    config_path = default_policy_config(stack)
-    config = json.loads(config_path.read_text()) if config_path else {}
+    provider_of = providers(run)
     results = []
-    with PolicyAnalyzer(project_name(), stack, preview) as analyzer:
-        analyzer.configure(config)
-        for mutation in MUTATIONS:
+    with PolicyAnalyzer(project_name(), run.stack, run.preview, run.config) as analyzer:
+        analyzer.configure(load_policy_config(default_policy_config(run.stack)))
+        verdicts = {id(resource): analyzer.analyze(resource, provider_of(resource)) for resource in baseline}
+        for mutation in mutations:
             try:
                 mutated, urn = apply(mutation, baseline)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, IndexError):
                 results.append(MutationResult(mutation, caught=False, reported=[], applicable=False))
                 continue
-            violations: list[Violation] = check_resources(analyzer, mutated, provider)
+            violations = [violation for resource in mutated
+                          for violation in (verdicts[id(resource)] if id(resource) in verdicts
+                                            else analyzer.analyze(resource, provider_of(resource)))]
+            violations += analyzer.analyze_stack(mutated, provider_of)
             mandatory = [v for v in violations if v.level == "mandatory"]
-            caught = any(v.policy == mutation.policy and (v.urn in (urn, "") or mutation.remove or mutation.add)
-                         for v in mandatory)
+            caught = any(v.policy == mutation.policy and (not urn or v.urn == urn) for v in mandatory)
             results.append(MutationResult(mutation, caught, sorted({v.policy for v in mandatory})))
     return results
 
 
 def markdown_table(results: list[MutationResult]) -> str:
-    lines = ["| mutation | resource | expected policy | caught |", "| --- | --- | --- | --- |"]
+    lines = ["| mutation | resource | intended policy | caught |", "| --- | --- | --- | --- |"]
     for result in results:
         m = result.mutation
-        verdict = ("yes" if result.caught else "n/a: the property is unknown in a first preview"
-                   if not result.applicable else "NO: " + ", ".join(result.reported))
-        lines.append(f"| {m.name} | `{m.resource_type.split(':')[-1]}` | `{m.policy}` | {verdict} |")
+        if not result.applicable:
+            verdict = "n/a (unknown in a first preview)"
+        else:
+            verdict = "yes" if result.caught else "NO (" + (", ".join(result.reported) or "nothing") + ")"
+        lines.append(f"| {m.name} | `{m.resource_type.rsplit(':', 1)[-1]}` | `{m.policy}` | {verdict} |")
     applicable = [r for r in results if r.applicable]
-    lines.append(f"\n{sum(r.caught for r in applicable)} of {len(applicable)} applicable mutations caught "
-                 f"by the intended policy ({len(results) - len(applicable)} not applicable).")
+    lines.append("")
+    lines.append(f"{sum(r.caught for r in applicable)} of {len(applicable)} applicable mutations caught by the "
+                 f"intended policy ({len(results) - len(applicable)} not applicable).")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.mutations", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev")
-    parser.add_argument("--mode", choices=["preview", "update"], default="update")
+    parser.add_argument("--preview", action="store_true", help="mutate a first preview instead of an update")
     args = parser.parse_args(argv)
-    results = run_mutations(args.stack, preview=args.mode == "preview")
+    results = run_mutations(run_program(args.stack, preview=args.preview))
     print(markdown_table(results))
     return 0 if all(r.caught for r in results if r.applicable) else 1
 

@@ -4,6 +4,7 @@ from pulumi_policy import PolicyPack
 
 import access
 import encryption
+import least_privilege
 import reliability
 import retention
 import stack
@@ -16,6 +17,7 @@ PolicyPack(
         *retention.POLICIES,
         *tagging.POLICIES,
         *access.POLICIES,
+        *least_privilege.POLICIES,
         *reliability.POLICIES,
         *stack.POLICIES,
     ],

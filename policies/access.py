@@ -1,22 +1,28 @@
-"""Access: least-privilege policies, nothing public, devices pinned to their own identity."""
+"""Public access: nothing in the stack can be read, written or invoked by anyone
+outside the account (mandatory), and AWS services act only for this account.
+"""
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, Severity
+from functools import partial
 
-from policy_kit import as_list, get_path, is_unknown, policy_statements, resource_policy, wildcard_actions
+from pulumi_policy import Severity
 
-MANDATORY = EnforcementLevel.MANDATORY
-THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
+from policy_kit import (
+    ADVISORY,
+    MANDATORY,
+    as_list,
+    documents,
+    get_path,
+    is_allow,
+    is_known,
+    policy_statements,
+    resource_policy,
+    statement_label,
+)
 
-IAM_DOCUMENTS = {
-    "aws:iam/rolePolicy:RolePolicy": ["policy"],
-    "aws:iam/policy:Policy": ["policy"],
-    "aws:iam/userPolicy:UserPolicy": ["policy"],
-    "aws:iam/groupPolicy:GroupPolicy": ["policy"],
-    "aws:iam/role:Role": ["assumeRolePolicy"],
-}
-RESOURCE_POLICY_DOCUMENTS = {
+# Where each type keeps a resource-based or trust policy document.
+RESOURCE_POLICY_PATHS = {
     "aws:s3/bucketPolicy:BucketPolicy": ["policy"],
     "aws:kms/key:Key": ["policy"],
     "aws:kms/keyPolicy:KeyPolicy": ["policy"],
@@ -26,147 +32,132 @@ RESOURCE_POLICY_DOCUMENTS = {
     "aws:sqs/queue:Queue": ["policy"],
     "aws:iam/role:Role": ["assumeRolePolicy"],
 }
+PUBLIC_CANNED_ACLS = ("public-read", "public-read-write", "authenticated-read")
+PUBLIC_GRANTEE_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                         "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+PUBLIC_ACCESS_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+# Service principals on the account's own behalf need no source scoping.
+SERVICE_SUFFIX = ".amazonaws.com"
 
-
-def _documents(properties: dict, paths: list[str]):
-    for path in paths:
-        statements = policy_statements(get_path(properties, path))
-        if statements:
-            yield path, statements
-    for inline in as_list(properties.get("inlinePolicies")):
-        statements = policy_statements(get_path(inline, "policy")) if isinstance(inline, dict) else None
-        if statements:
-            yield "inlinePolicies", statements
-
-
-def _document_paths(paths_by_type: dict[str, list[str]]) -> list[str]:
-    # A path a resource does not have is skipped, so one list serves all the types.
-    return sorted({path for paths in paths_by_type.values() for path in paths})
-
-
-def _no_wildcard_actions(paths_by_type, allow=lambda statement: False):
-    def validate(properties, _config, report):
-        for path, statements in _documents(properties, _document_paths(paths_by_type)):
-            for index, statement in enumerate(statements):
-                if allow(statement):
-                    continue
-                for action in wildcard_actions(statement):
-                    report(f"{path} statement {statement.get('Sid', index)} allows the wildcard action {action!r}; "
-                           "list the exact actions")
-    return validate
-
-
-def _is_account_administration(statement: dict) -> bool:
-    """The one sanctioned wildcard: a key policy letting the account's own root administer the key."""
-    principals = get_path(statement, "Principal.AWS")
-    return (statement.get("Effect") == "Allow" and as_list(statement.get("Action")) == ["kms:*"]
-            and all(isinstance(p, str) and p.endswith(":root") for p in as_list(principals)) and principals)
+public_access_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.CRITICAL)
 
 
 def _is_public_principal(principal) -> bool:
     if principal == "*":
         return True
     if isinstance(principal, dict):
-        return any(value == "*" or (isinstance(value, list) and "*" in value) for value in principal.values())
+        return any("*" in as_list(value) for value in principal.values())
     return False
 
 
-def _no_public_principal(properties, _config, report):
-    for path, statements in _documents(properties, _document_paths(RESOURCE_POLICY_DOCUMENTS)):
+def _no_public_principal(properties, _settings, report):
+    paths = sorted({path for paths in RESOURCE_POLICY_PATHS.values() for path in paths})
+    for path, statements in documents(properties, paths):
         for index, statement in enumerate(statements):
-            if statement.get("Effect") == "Allow" and _is_public_principal(statement.get("Principal")):
-                report(f"{path} statement {statement.get('Sid', index)} allows any principal (\"*\"); "
-                       "name the accounts or services")
+            if not is_allow(statement):
+                continue
+            if _is_public_principal(statement.get("Principal")) or "NotPrincipal" in statement:
+                report(f"{path} {statement_label(statement, index)} allows any principal: "
+                       "name the accounts, roles or services")
 
 
-def _public_access_block(properties, _config, report):
-    for setting in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
+def _public_access_block(properties, _settings, report):
+    for setting in PUBLIC_ACCESS_SETTINGS:
         value = properties.get(setting)
-        if not is_unknown(value) and value is not True:
-            report(f"{setting} is {value!r}; all four public access blocks must be true")
+        if is_known(value) and value is not True:
+            report(f"{setting} is {value!r}: all four public access blocks must be true")
 
 
-def _denies_insecure_transport(properties, _config, report):
+def _is_tls_deny(statement: dict) -> bool:
+    condition = get_path(statement, "Condition.Bool.aws:SecureTransport")
+    resources = [str(r) for r in as_list(statement.get("Resource"))]
+    return (statement.get("Effect") == "Deny" and str(condition).lower() == "false"
+            and any(action in ("s3:*", "*") for action in as_list(statement.get("Action")))
+            and any(r.endswith("/*") or r == "*" for r in resources)
+            and any(not r.endswith("/*") for r in resources))
+
+
+def _denies_insecure_transport(properties, _settings, report):
     statements = policy_statements(properties.get("policy"))
-    if statements is None:
-        return
-    for statement in statements:
-        condition = get_path(statement, "Condition.Bool.aws:SecureTransport")
-        if (statement.get("Effect") == "Deny" and str(condition).lower() == "false"
-                and any(a in ("s3:*", "*") for a in as_list(statement.get("Action")))
-                and any(str(r).endswith("/*") for r in as_list(statement.get("Resource")))):
-            return
-    report("the bucket policy does not deny requests without TLS (Deny s3:* on the bucket and its objects "
-           "when aws:SecureTransport is false)")
+    if statements is not None and not any(_is_tls_deny(statement) for statement in statements):
+        report("policy has no statement denying s3:* on the bucket and its objects when aws:SecureTransport "
+               "is false: requests without TLS are allowed")
 
 
-def _function_url(properties, _config, report):
+def _ownership_enforced(properties, _settings, report):
+    ownership = get_path(properties, "rule.objectOwnership")
+    if is_known(ownership) and ownership != "BucketOwnerEnforced":
+        report(f"rule.objectOwnership is {ownership!r}: ACLs stay active and can grant public access")
+
+
+def _no_public_acl(properties, _settings, report):
+    acl = properties.get("acl")
+    if acl in PUBLIC_CANNED_ACLS:
+        report(f"acl is {acl!r}: the bucket is readable outside the account")
+    for grant in as_list(get_path(properties, "accessControlPolicy.grants")):
+        if get_path(grant, "grantee.uri") in PUBLIC_GRANTEE_GROUPS:
+            report(f"accessControlPolicy grants {get_path(grant, 'permission')} to {get_path(grant, 'grantee.uri')}")
+
+
+def _function_url(properties, _settings, report):
     if properties.get("authorizationType") == "NONE":
-        report("the function URL needs no authentication: anyone on the internet can invoke the function")
+        report("authorizationType is \"NONE\": anyone on the internet can invoke the function")
 
 
-def _lambda_permission(properties, _config, report):
+def _lambda_permission(properties, _settings, report):
     principal = properties.get("principal")
-    if principal == "*" or principal == "*.amazonaws.com":
-        report("the permission lets any principal invoke the function")
+    if principal == "*":
+        report("principal is \"*\": anyone can invoke the function")
+    if properties.get("functionUrlAuthType") == "NONE":
+        report("functionUrlAuthType is \"NONE\": the permission opens the function URL to anyone")
 
 
-def _iot_thing_scoped(properties, _config, report):
-    statements = policy_statements(properties.get("policy"))
-    for index, statement in enumerate(statements or []):
-        if statement.get("Effect") != "Allow":
-            continue
-        actions = set(as_list(statement.get("Action")))
-        if not actions & {"iot:Connect", "iot:Publish", "iot:Receive", "iot:Subscribe", "iot:*"}:
-            continue
-        for resource in as_list(statement.get("Resource")):
-            if not isinstance(resource, str) or THING_NAME_VARIABLE not in resource:
-                report(f"statement {statement.get('Sid', index)} grants {sorted(actions)} on {resource!r}; "
-                       f"scope it to the connecting thing with {THING_NAME_VARIABLE}")
-
-
-def _access_policy(name, description, types, validate, remediation, severity=Severity.HIGH):
-    return resource_policy(name, description, resource_types=types, validate=validate, severity=severity,
-                           remediation=remediation, enforcement_level=MANDATORY)
+def _permission_source_scoped(properties, _settings, report):
+    principal = properties.get("principal")
+    if (isinstance(principal, str) and principal.endswith(SERVICE_SUFFIX)
+            and properties.get("sourceArn") is None and properties.get("sourceAccount") is None):
+        report(f"principal {principal!r} has no sourceArn or sourceAccount: the service may invoke the "
+               "function on behalf of any account")
 
 
 POLICIES = [
-    _access_policy("iam-policy-no-wildcard-action",
-                   "IAM policies (inline, managed, and trust policies) allow exact actions only, no `*` in any action.",
-                   IAM_DOCUMENTS, _no_wildcard_actions(IAM_DOCUMENTS),
-                   "Replace wildcard actions with the exact actions the role needs."),
-    _access_policy("iot-policy-no-wildcard-action",
-                   "IoT policies allow exact actions only.",
-                   ["aws:iot/policy:Policy"], _no_wildcard_actions({"aws:iot/policy:Policy": ["policy"]}),
-                   "List iot:Connect, iot:Publish, ... explicitly."),
-    _access_policy("kms-key-policy-no-wildcard-action",
-                   "Key policies allow exact actions, except the account root's administration statement AWS requires.",
-                   ["aws:kms/key:Key", "aws:kms/keyPolicy:KeyPolicy"],
-                   _no_wildcard_actions({"aws:kms/key:Key": ["policy"]}, allow=_is_account_administration),
-                   "Give services exact KMS actions (kms:GenerateDataKey, kms:Decrypt, ...)."),
-    _access_policy("aws-policy-no-public-principal",
-                   "Resource and trust policies never allow the `*` principal.",
-                   RESOURCE_POLICY_DOCUMENTS, _no_public_principal,
-                   "Name the account, role or service principal that needs access.", severity=Severity.CRITICAL),
-    _access_policy("s3-bucket-public-access-block",
-                   "S3 buckets block all four kinds of public access.",
-                   ["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"], _public_access_block,
-                   "Set block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets to True.",
-                   severity=Severity.CRITICAL),
-    _access_policy("s3-bucket-policy-deny-insecure-transport",
-                   "S3 bucket policies deny every request made without TLS.",
-                   ["aws:s3/bucketPolicy:BucketPolicy"], _denies_insecure_transport,
-                   "Add a Deny of s3:* on the bucket and bucket/* with condition Bool aws:SecureTransport = false."),
-    _access_policy("lambda-function-url-no-public-access",
-                   "Lambda function URLs require IAM authentication.",
-                   ["aws:lambda/functionUrl:FunctionUrl"], _function_url,
-                   "Set authorization_type=\"AWS_IAM\", or remove the URL.", severity=Severity.CRITICAL),
-    _access_policy("lambda-permission-no-public-principal",
-                   "Lambda permissions name a specific principal.",
-                   ["aws:lambda/permission:Permission"], _lambda_permission,
-                   "Set principal to the service or account, with source_arn.", severity=Severity.CRITICAL),
-    _access_policy("iot-policy-thing-scoped",
-                   "IoT policies scope connect/publish/subscribe/receive to the connecting thing's own name.",
-                   ["aws:iot/policy:Policy"], _iot_thing_scoped,
-                   "Use resources such as arn:aws:iot:<region>:<account>:client/${iot:Connection.Thing.ThingName}."),
+    public_access_policy(
+        "aws-policy-no-public-principal",
+        "Resource and trust policies never allow the `*` principal (or everyone but a NotPrincipal).",
+        resource_types=RESOURCE_POLICY_PATHS, validate=_no_public_principal,
+        remediation="Name the account, role or service principal that needs access."),
+    public_access_policy(
+        "s3-bucket-public-access-block", "S3 buckets block all four kinds of public access.",
+        resource_types=["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"], validate=_public_access_block,
+        remediation="Set block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets "
+                    "to True."),
+    public_access_policy(
+        "s3-bucket-policy-deny-insecure-transport", "S3 bucket policies deny every request made without TLS.",
+        resource_types=["aws:s3/bucketPolicy:BucketPolicy"], validate=_denies_insecure_transport,
+        severity=Severity.HIGH,
+        remediation="Add a Deny of s3:* on the bucket and bucket/* with condition Bool aws:SecureTransport = false."),
+    public_access_policy(
+        "s3-bucket-ownership-enforced", "S3 buckets disable ACLs (object ownership BucketOwnerEnforced).",
+        resource_types=["aws:s3/bucketOwnershipControls:BucketOwnershipControls"], validate=_ownership_enforced,
+        severity=Severity.MEDIUM,
+        remediation="Use aws.s3.BucketOwnershipControls with rule={\"object_ownership\": \"BucketOwnerEnforced\"}."),
+    public_access_policy(
+        "s3-bucket-no-public-acl", "No bucket ACL grants access to all users or all authenticated AWS users.",
+        resource_types=["aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucket:Bucket",
+                        "aws:s3/bucketV2:BucketV2"],
+        validate=_no_public_acl, remediation="Remove the ACL; enforce bucket ownership and grant through policies."),
+    public_access_policy(
+        "lambda-function-url-no-public-access", "Lambda function URLs require IAM authentication.",
+        resource_types=["aws:lambda/functionUrl:FunctionUrl"], validate=_function_url,
+        remediation="Set authorization_type=\"AWS_IAM\", or remove the URL."),
+    public_access_policy(
+        "lambda-permission-no-public-principal", "Lambda permissions name a principal and keep function URLs private.",
+        resource_types=["aws:lambda/permission:Permission"], validate=_lambda_permission,
+        remediation="Set principal to the service or account, with source_arn; never function_url_auth_type NONE."),
+    resource_policy(
+        "lambda-permission-source-scoped",
+        "Lambda permissions for an AWS service name the source resource or account (no confused deputy).",
+        resource_types=["aws:lambda/permission:Permission"], validate=_permission_source_scoped,
+        enforcement_level=ADVISORY, severity=Severity.MEDIUM,
+        remediation="Set source_arn (or source_account) to the resource that invokes the function."),
 ]

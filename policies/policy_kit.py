@@ -1,10 +1,10 @@
 """What every policy in the pack shares: reading properties that may be unknown,
-reading policy documents, and declaring a one-rule policy for given resource types.
+reading policy documents, and declaring a one-rule policy.
 
 Properties are read in their raw form, with unknown values left as the engine's
 sentinels, so a rule decides from what is known (a property that is present but
 unknown is still a reference to something) instead of giving up on the first
-unknown value it touches.
+unknown value it touches, as the SDK's unknown-checking proxy would make it do.
 """
 
 from __future__ import annotations
@@ -19,29 +19,39 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
+from pulumi_policy import proxy
 
 UNKNOWN_SENTINELS = frozenset({
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (and untyped)
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
-    "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
-    "e48ece36-62e2-4504-bad9-02848725956a",  # archive
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+    proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
+    proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_ASSET_VALUE, proxy.UNKNOWN_ARCHIVE_VALUE,
+    proxy.UNKNOWN_OBJECT_VALUE,
 })
-# Aliases of keys AWS owns and manages: not the stack's customer-managed key.
+# Aliases of keys AWS owns and manages (`alias/aws/s3`, ...): never the stack's own key.
 AWS_MANAGED_KEY_PREFIX = "alias/aws/"
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
 
 Validator = Callable[[dict, dict, ReportViolation], None]
+StackValidator = Callable[[StackValidationArgs, dict, ReportViolation], None]
 
 
 def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value in UNKNOWN_SENTINELS
 
 
+def is_known(value: Any) -> bool:
+    return not is_unknown(value)
+
+
 def raw(value: Any) -> Any:
-    """The plain dicts and lists behind the SDK's unknown-checking proxies."""
+    """The plain dicts and lists behind the SDK's unknown-checking proxies.
+
+    The proxies hand out their target under the key `__target` (the SDK's own
+    way out, used when it serializes properties), which reads no value.
+    """
     if hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, list, dict)):
         try:
             value = value["__target"]
@@ -54,8 +64,9 @@ def raw(value: Any) -> Any:
     return value
 
 
-def get_path(properties: dict, path: str, default: Any = None) -> Any:
-    """The value at a dotted path (`rules.0.status`); `default` where any step is missing."""
+def get_path(properties: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted path (`rules.0.status`); an unknown value on the way is
+    returned as is; `default` where a step is missing."""
     current: Any = properties
     for part in path.split("."):
         if is_unknown(current):
@@ -73,35 +84,9 @@ def get_path(properties: dict, path: str, default: Any = None) -> Any:
     return current
 
 
-def is_customer_key_reference(value: Any) -> Optional[bool]:
-    """True for a customer key reference, False for none or an AWS-managed key, None if unknown-but-present.
-
-    An unknown value is still a reference (a key ARN computed at deploy time), so
-    callers treat None as satisfied; a missing one or `alias/aws/...` is certain.
-    """
-    if value is None or value == "":
-        return False
-    if is_unknown(value):
-        return None
-    return not (isinstance(value, str) and (value.startswith(AWS_MANAGED_KEY_PREFIX) or
-                                            f":{AWS_MANAGED_KEY_PREFIX}" in value))
-
-
-def policy_statements(document: Any) -> Optional[list[dict]]:
-    """A policy document's statements, or None when the document is unknown (first preview)."""
-    if is_unknown(document) or document is None:
-        return None
-    if isinstance(document, str):
-        if any(sentinel in document for sentinel in UNKNOWN_SENTINELS) and not document.lstrip().startswith("{"):
-            return None
-        try:
-            document = json.loads(document)
-        except json.JSONDecodeError:
-            return None
-    if not isinstance(document, dict):
-        return None
-    statements = document.get("Statement", [])
-    return [statements] if isinstance(statements, dict) else [s for s in statements if isinstance(s, dict)]
+def describe(value: Any) -> str:
+    """A property value as a message shows it."""
+    return "not set" if value is None else repr(value)
 
 
 def as_list(value: Any) -> list:
@@ -110,35 +95,102 @@ def as_list(value: Any) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
+def json_object(value: Any) -> Any:
+    """A value that may arrive JSON-encoded (provider inputs are strings on the wire)."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def is_customer_key_reference(value: Any) -> Optional[bool]:
+    """True for a customer key, False for none or an AWS-managed key, None if unknown-but-present.
+
+    An unknown value is still a reference (a key ARN computed at deploy time), so
+    callers treat None as satisfied; a missing key or `alias/aws/...` is certain.
+    """
+    if value is None or value == "":
+        return False
+    if is_unknown(value):
+        return None
+    return not (isinstance(value, str) and (value.startswith(AWS_MANAGED_KEY_PREFIX)
+                                            or f":{AWS_MANAGED_KEY_PREFIX}" in value))
+
+
+def policy_statements(document: Any) -> Optional[list[dict]]:
+    """A policy document's statements, or None when the document is unknown (first preview)."""
+    if document is None or is_unknown(document):
+        return None
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(document, dict):
+        return None
+    statements = document.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else [s for s in as_list(statements) if isinstance(s, dict)]
+
+
+def statement_label(statement: dict, index: int) -> str:
+    return f"statement {statement.get('Sid', index)!s}"
+
+
+def is_allow(statement: dict) -> bool:
+    return statement.get("Effect") == "Allow"
+
+
 def wildcard_actions(statement: dict) -> list[str]:
-    """Actions with a `*` in an Allow statement (NotAction in an Allow is as broad)."""
-    if statement.get("Effect") != "Allow":
+    """Actions with a `*` in an Allow statement (a NotAction in an Allow is as broad)."""
+    if not is_allow(statement):
         return []
     if "NotAction" in statement:
         return [f"NotAction {', '.join(map(str, as_list(statement['NotAction'])))}"]
     return [action for action in as_list(statement.get("Action")) if isinstance(action, str) and "*" in action]
 
 
+def integer_setting(default: int, description: str, minimum: int = 0) -> dict:
+    return {"type": "integer", "default": default, "minimum": minimum, "description": description}
+
+
+def string_list_setting(default: list[str], description: str) -> dict:
+    return {"type": "array", "items": {"type": "string"}, "default": default, "description": description}
+
+
+def _settings(config_schema: Optional[dict[str, dict]], configured: Optional[dict]) -> dict:
+    # The engine fills schema defaults in too; a pack run without the engine
+    # (or with an older one) must not see a missing setting.
+    defaults = {key: schema["default"] for key, schema in (config_schema or {}).items() if "default" in schema}
+    return {**defaults, **(configured or {})}
+
+
 def resource_policy(
     name: str,
     description: str,
     *,
-    resource_types: Iterable[str],
+    resource_types: Optional[Iterable[str]],
     validate: Validator,
     severity: Severity,
     remediation: str,
     enforcement_level: EnforcementLevel,
     config: Optional[dict[str, dict]] = None,
+    with_args: bool = False,
 ) -> ResourceValidationPolicy:
-    """One rule for the given resource types; `validate(properties, config, report)` sees raw properties."""
-    types = frozenset(resource_types)
-    defaults = {key: schema["default"] for key, schema in (config or {}).items() if "default" in schema}
+    """One rule for the given resource types (None: every type).
+
+    `validate(properties, settings, report)` sees the raw properties; with
+    `with_args`, it gets the SDK's args instead (for rules that also need the
+    resource's provider).
+    """
+    types = frozenset(resource_types) if resource_types is not None else None
 
     def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type not in types:
+        if types is not None and args.resource_type not in types:
             return
-        settings = {**defaults, **(args.get_config() or {})}
-        validate(raw(args.props), settings, report)
+        settings = _settings(config, args.get_config())
+        validate(args if with_args else raw(args.props), settings, report)
 
     return ResourceValidationPolicy(
         name=name,
@@ -149,3 +201,41 @@ def resource_policy(
         remediation_steps=remediation,
         config_schema=PolicyConfigSchema(properties=config) if config else None,
     )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    *,
+    validate: StackValidator,
+    severity: Severity,
+    remediation: str,
+    enforcement_level: EnforcementLevel,
+    config: Optional[dict[str, dict]] = None,
+) -> StackValidationPolicy:
+    """One rule over the whole stack; `validate(args, settings, report)`."""
+
+    def check(args: StackValidationArgs, report: ReportViolation) -> None:
+        validate(args, _settings(config, args.get_config()), report)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=check,
+        enforcement_level=enforcement_level,
+        severity=severity,
+        remediation_steps=remediation,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+    )
+
+
+def documents(properties: dict, paths: Iterable[str]):
+    """(path, statements) of every known policy document at `paths`, and of a role's inline policies."""
+    for path in paths:
+        statements = policy_statements(get_path(properties, path))
+        if statements:
+            yield path, statements
+    for index, inline in enumerate(as_list(properties.get("inlinePolicies"))):
+        statements = policy_statements(get_path(inline, "policy")) if isinstance(inline, dict) else None
+        if statements:
+            yield f"inlinePolicies[{index}].policy", statements

@@ -1,118 +1,222 @@
-"""Reliability and audit: no reading silently dropped between IoT Core and the processor,
-and an audit trail that covers the account."""
+"""Reliability and audit: no reading silently dropped between IoT Core and the
+processor, alarms that reach someone, and an audit trail that covers the account.
+
+Advisory by default (teams tune these); the project's stack configs make them mandatory.
+"""
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, Severity
+from functools import partial
 
-from policy_kit import as_list, get_path, is_unknown, resource_policy
+from pulumi_policy import Severity
 
-ADVISORY = EnforcementLevel.ADVISORY
+from policy_kit import (
+    ADVISORY,
+    as_list,
+    describe,
+    get_path,
+    integer_setting,
+    is_known,
+    is_unknown,
+    resource_policy,
+    string_list_setting,
+)
+
 MAPPING = ["aws:lambda/eventSourceMapping:EventSourceMapping"]
+TRAIL = ["aws:cloudtrail/trail:Trail"]
+TOPIC_RULE = ["aws:iot/topicRule:TopicRule"]
+INSIGHT_TYPES = ("ApiCallRateInsight", "ApiErrorRateInsight")
+# What AWS assumes when a trail leaves the setting out.
+TRAIL_COVERAGE_DEFAULTS = {"isMultiRegionTrail": False, "includeGlobalServiceEvents": True}
+SUPPORTED_RUNTIMES = ["python3.12", "python3.13", "python3.14", "nodejs20.x", "nodejs22.x", "java21", "dotnet8",
+                      "provided.al2023", "ruby3.3", "ruby3.4"]
+
+reliability_policy = partial(resource_policy, enforcement_level=ADVISORY, severity=Severity.HIGH)
 
 
 def _is_stream_mapping(properties: dict) -> bool:
     source = properties.get("eventSourceArn")
-    # Stream sources need a starting position; an unknown ARN with one is a stream.
+    # Stream sources need a starting position: an unknown source with one is a stream.
     return (isinstance(source, str) and (":kinesis:" in source or ":dynamodb:" in source)) or (
         is_unknown(source) and "startingPosition" in properties)
 
 
-def _sql_version(properties, config, report):
+def stream_mapping_rule(check):
+    """A rule that only applies to Kinesis and DynamoDB stream mappings."""
+    def validate(properties, settings, report):
+        if _is_stream_mapping(properties):
+            check(properties, settings, report)
+    return validate
+
+
+def require_true(path: str, consequence: str):
+    """A rule that `path` is true (unknown passes: a computed flag is not a decision to turn it off)."""
+    def validate(properties, _settings, report):
+        value = get_path(properties, path)
+        if is_known(value) and value is not True:
+            report(f"{path} is {describe(value)}: {consequence}")
+    return validate
+
+
+def _sql_version(properties, settings, report):
     version = properties.get("sqlVersion")
-    if not is_unknown(version) and version != config["sqlVersion"]:
-        report(f"sqlVersion is {version!r}; use {config['sqlVersion']!r} (the 2015 version parses payloads differently)")
+    if is_known(version) and version != settings["sqlVersion"]:
+        report(f"sqlVersion is {version!r}: use {settings['sqlVersion']!r} (older versions parse payloads "
+               "differently)")
 
 
-def _error_action(properties, _config, report):
+def _error_action(properties, _settings, report):
     if not properties.get("errorAction"):
-        report("the rule has no error action: messages it fails to deliver are dropped")
+        report("errorAction is not set: messages the rule fails to deliver are dropped")
 
 
-def _partial_batch(properties, _config, report):
-    if _is_stream_mapping(properties):
-        types = properties.get("functionResponseTypes")
-        if not is_unknown(types) and "ReportBatchItemFailures" not in as_list(types):
-            report("the mapping does not honour partial batch responses: one bad record retries the whole batch")
+def _rule_enabled(properties, _settings, report):
+    if properties.get("enabled") is False:
+        report("enabled is false: every message on the rule's topics is dropped")
 
 
-def _bounded_retries(properties, config, report):
-    if not _is_stream_mapping(properties):
-        return
+def _partial_batch(properties, _settings, report):
+    types = properties.get("functionResponseTypes")
+    if is_known(types) and "ReportBatchItemFailures" not in as_list(types):
+        report("functionResponseTypes lacks \"ReportBatchItemFailures\": one bad record retries the whole batch")
+
+
+def _bounded_retries(properties, settings, report):
     retries = properties.get("maximumRetryAttempts")
+    if is_known(retries) and (retries is None or not 0 <= retries <= settings["maximumRetryAttempts"]):
+        report(f"maximumRetryAttempts is {retries!r}: bound it (0..{settings['maximumRetryAttempts']}), or a "
+               "failing batch blocks its shard until the data expires")
+
+
+def _bounded_record_age(properties, settings, report):
     age = properties.get("maximumRecordAgeInSeconds")
-    if not is_unknown(retries) and (retries is None or retries < 0 or retries > config["maximumRetryAttempts"]):
-        report(f"maximumRetryAttempts is {retries!r}; bound it (0..{config['maximumRetryAttempts']}) "
-               "or a failing batch stalls the shard until the data expires")
-    if not is_unknown(age) and (age is None or age < 0):
-        report(f"maximumRecordAgeInSeconds is {age!r}; bound it so old records go to the failure destination")
+    if is_known(age) and (age is None or not 60 <= age <= settings["maximumRecordAgeSeconds"]):
+        report(f"maximumRecordAgeInSeconds is {age!r}: bound it (60..{settings['maximumRecordAgeSeconds']}) so "
+               "stale records go to the on-failure destination")
 
 
-def _bisect(properties, _config, report):
-    if _is_stream_mapping(properties):
-        bisect = properties.get("bisectBatchOnFunctionError")
-        if not is_unknown(bisect) and bisect is not True:
-            report("bisectBatchOnFunctionError is off: a poison record fails every record batched with it")
+def _failure_destination(properties, _settings, report):
+    if get_path(properties, "destinationConfig.onFailure.destinationArn") is None:
+        report("destinationConfig.onFailure.destinationArn is not set: batches that give up are lost")
 
 
-def _failure_destination(properties, _config, report):
-    if _is_stream_mapping(properties) and get_path(properties, "destinationConfig.onFailure.destinationArn") is None:
-        report("the mapping has no on-failure destination: batches that give up are lost")
+def _mapping_enabled(properties, _settings, report):
+    if properties.get("enabled") is False:
+        report("enabled is false: the stream is not processed and records expire unread")
 
 
-def _trail_coverage(properties, _config, report):
-    for setting in ("isMultiRegionTrail", "enableLogFileValidation"):
-        value = properties.get(setting)
-        if not is_unknown(value) and value is not True:
-            report(f"{setting} is {value!r}; set it true")
+def _trail_multi_region(properties, _settings, report):
+    for setting, aws_default in TRAIL_COVERAGE_DEFAULTS.items():
+        value = properties.get(setting, aws_default)
+        if is_known(value) and value is not True:
+            report(f"{setting} is {describe(value)}: activity in other regions or in global services goes unaudited")
 
 
-def _trail_insights(properties, _config, report):
+def _trail_insights(properties, _settings, report):
     selectors = properties.get("insightSelectors")
     if is_unknown(selectors):
         return
     found = {get_path(selector, "insightType") for selector in as_list(selectors)}
-    missing = {"ApiCallRateInsight", "ApiErrorRateInsight"} - found
+    missing = [insight for insight in INSIGHT_TYPES if insight not in found]
     if missing:
-        report(f"CloudTrail Insights is missing {', '.join(sorted(missing))}")
+        report(f"insightSelectors lacks {', '.join(missing)}: unusual API activity goes unnoticed")
 
 
-def _reliability_policy(name, description, types, validate, remediation, severity=Severity.HIGH, config=None):
-    return resource_policy(name, description, resource_types=types, validate=validate, severity=severity,
-                           remediation=remediation, enforcement_level=ADVISORY, config=config)
+def _trail_logging(properties, _settings, report):
+    if properties.get("enableLogging") is False:
+        report("enableLogging is false: the trail records nothing")
+
+
+def _supported_runtime(properties, settings, report):
+    runtime = properties.get("runtime")
+    if isinstance(runtime, str) and not is_unknown(runtime) and runtime not in settings["allowedRuntimes"]:
+        report(f"runtime {runtime!r} is deprecated or not allowed: use one of {', '.join(settings['allowedRuntimes'])}")
+
+
+def _alarm_actions(properties, _settings, report):
+    actions = properties.get("alarmActions")
+    if properties.get("actionsEnabled") is False:
+        report("actionsEnabled is false: the alarm notifies no one")
+    elif is_known(actions) and not as_list(actions):
+        report("alarmActions is empty: the alarm notifies no one")
+
+
+def _iot_logging(properties, _settings, report):
+    if properties.get("disableAllLogs") is True:
+        report("disableAllLogs is true: IoT Core failures leave no trace")
+    elif properties.get("defaultLogLevel") == "DISABLED":
+        report("defaultLogLevel is \"DISABLED\": IoT Core failures leave no trace")
 
 
 POLICIES = [
-    _reliability_policy("iot-topic-rule-sql-version", "Topic rules use SQL version 2016-03-23.",
-                        ["aws:iot/topicRule:TopicRule"], _sql_version, "Set sql_version=\"2016-03-23\".",
-                        severity=Severity.MEDIUM,
-                        config={"sqlVersion": {"type": "string", "default": "2016-03-23",
-                                               "description": "The SQL version rules must use"}}),
-    _reliability_policy("iot-topic-rule-error-action", "Topic rules have an error action, so failed deliveries are kept.",
-                        ["aws:iot/topicRule:TopicRule"], _error_action,
-                        "Add error_action (CloudWatch Logs, S3 or SQS) with a role allowed to write there."),
-    _reliability_policy("lambda-event-source-mapping-partial-batch-response",
-                        "Stream event source mappings report batch item failures.", MAPPING, _partial_batch,
-                        "Set function_response_types=[\"ReportBatchItemFailures\"] and return batchItemFailures."),
-    _reliability_policy("lambda-event-source-mapping-bounded-retries",
-                        "Stream event source mappings bound retries and record age.", MAPPING, _bounded_retries,
-                        "Set maximum_retry_attempts and maximum_record_age_in_seconds (not -1).",
-                        config={"maximumRetryAttempts": {"type": "integer", "default": 100, "minimum": 0,
-                                                         "description": "Most retries allowed"}}),
-    _reliability_policy("lambda-event-source-mapping-bisect",
-                        "Stream event source mappings bisect a failing batch.", MAPPING, _bisect,
-                        "Set bisect_batch_on_function_error=True.", severity=Severity.MEDIUM),
-    _reliability_policy("lambda-event-source-mapping-failure-destination",
-                        "Stream event source mappings send batches that give up to an on-failure destination.",
-                        MAPPING, _failure_destination,
-                        "Set destination_config={\"on_failure\": {\"destination_arn\": <S3 bucket, SQS or SNS>}}; "
-                        "an S3 bucket keeps the records themselves."),
-    _reliability_policy("cloudtrail-trail-multi-region-validated",
-                        "CloudTrail trails cover every region and validate their log files.",
-                        ["aws:cloudtrail/trail:Trail"], _trail_coverage,
-                        "Set is_multi_region_trail=True and enable_log_file_validation=True."),
-    _reliability_policy("cloudtrail-trail-insights", "CloudTrail trails run API call rate and error rate Insights.",
-                        ["aws:cloudtrail/trail:Trail"], _trail_insights,
-                        "Add insight_selectors for ApiCallRateInsight and ApiErrorRateInsight.",
-                        severity=Severity.LOW),
+    reliability_policy(
+        "iot-topic-rule-sql-version", "Topic rules use SQL version 2016-03-23.",
+        resource_types=TOPIC_RULE, validate=_sql_version, severity=Severity.MEDIUM,
+        remediation="Set sql_version=\"2016-03-23\".",
+        config={"sqlVersion": {"type": "string", "default": "2016-03-23", "description": "The SQL version rules use"}}),
+    reliability_policy(
+        "iot-topic-rule-error-action", "Topic rules have an error action, so failed deliveries are kept.",
+        resource_types=TOPIC_RULE, validate=_error_action,
+        remediation="Add error_action (CloudWatch Logs, S3 or SQS) with a role allowed to write there."),
+    reliability_policy(
+        "iot-topic-rule-enabled", "Topic rules are enabled.", resource_types=TOPIC_RULE, validate=_rule_enabled,
+        remediation="Remove enabled=False (or delete the rule)."),
+    reliability_policy(
+        "lambda-event-source-mapping-partial-batch-response",
+        "Stream event source mappings report batch item failures.",
+        resource_types=MAPPING, validate=stream_mapping_rule(_partial_batch),
+        remediation="Set function_response_types=[\"ReportBatchItemFailures\"] and return batchItemFailures."),
+    reliability_policy(
+        "lambda-event-source-mapping-bounded-retries", "Stream event source mappings bound their retries.",
+        resource_types=MAPPING, validate=stream_mapping_rule(_bounded_retries),
+        remediation="Set maximum_retry_attempts (not -1, the default).",
+        config={"maximumRetryAttempts": integer_setting(100, "Most retries allowed")}),
+    reliability_policy(
+        "lambda-event-source-mapping-bounded-record-age",
+        "Stream event source mappings give up on records older than a bound.",
+        resource_types=MAPPING, validate=stream_mapping_rule(_bounded_record_age),
+        remediation="Set maximum_record_age_in_seconds (not -1, the default).",
+        config={"maximumRecordAgeSeconds": integer_setting(604800, "Largest maximum record age, in seconds", 60)}),
+    reliability_policy(
+        "lambda-event-source-mapping-bisect", "Stream event source mappings split a failing batch.",
+        resource_types=MAPPING, severity=Severity.MEDIUM, remediation="Set bisect_batch_on_function_error=True.",
+        validate=stream_mapping_rule(require_true(
+            "bisectBatchOnFunctionError", "a poison record fails every record batched with it"))),
+    reliability_policy(
+        "lambda-event-source-mapping-failure-destination",
+        "Stream event source mappings send batches that give up to an on-failure destination.",
+        resource_types=MAPPING, validate=stream_mapping_rule(_failure_destination),
+        remediation="Set destination_config={\"on_failure\": {\"destination_arn\": <S3 bucket, SQS or SNS>}}; "
+                    "an S3 bucket keeps the records themselves."),
+    reliability_policy(
+        "lambda-event-source-mapping-enabled", "Event source mappings are enabled.",
+        resource_types=MAPPING, validate=_mapping_enabled, remediation="Remove enabled=False."),
+    reliability_policy(
+        "lambda-function-supported-runtime", "Lambda functions run on a supported, allowed runtime.",
+        resource_types=["aws:lambda/function:Function"], validate=_supported_runtime, severity=Severity.MEDIUM,
+        remediation="Set runtime to a current one (python3.13, for example).",
+        config={"allowedRuntimes": string_list_setting(SUPPORTED_RUNTIMES, "Runtimes functions may use")}),
+    reliability_policy(
+        "cloudwatch-metric-alarm-actions", "Metric alarms notify someone when they fire.",
+        resource_types=["aws:cloudwatch/metricAlarm:MetricAlarm"], validate=_alarm_actions,
+        severity=Severity.MEDIUM, remediation="Set alarm_actions to the stack's alarm topic; keep actions enabled."),
+    reliability_policy(
+        "iot-logging-options-enabled", "IoT Core logging, where a stack owns it, is on.",
+        resource_types=["aws:iot/loggingOptions:LoggingOptions"], validate=_iot_logging, severity=Severity.MEDIUM,
+        remediation="Set default_log_level to ERROR, WARN, INFO or DEBUG and leave disable_all_logs unset."),
+    reliability_policy(
+        "cloudtrail-trail-multi-region", "CloudTrail trails cover every region and global services.",
+        resource_types=TRAIL, validate=_trail_multi_region,
+        remediation="Set is_multi_region_trail=True and include_global_service_events=True."),
+    reliability_policy(
+        "cloudtrail-trail-log-file-validation", "CloudTrail trails sign their log files, so tampering shows.",
+        resource_types=TRAIL, remediation="Set enable_log_file_validation=True.",
+        validate=require_true("enableLogFileValidation", "a changed or deleted log file goes undetected")),
+    reliability_policy(
+        "cloudtrail-trail-logging-enabled", "CloudTrail trails are logging.",
+        resource_types=TRAIL, validate=_trail_logging, remediation="Remove enable_logging=False."),
+    reliability_policy(
+        "cloudtrail-trail-insights", "CloudTrail trails run API call rate and error rate Insights.",
+        resource_types=TRAIL, validate=_trail_insights, severity=Severity.LOW,
+        remediation="Add insight_selectors for ApiCallRateInsight and ApiErrorRateInsight."),
 ]

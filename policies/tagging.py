@@ -1,67 +1,66 @@
-"""Every taggable AWS resource carries the organisation's required tags, with values."""
+"""Every taggable AWS resource carries the organisation's required tags, with values.
+
+"Taggable" means the resource type takes a `tags` input in pulumi-aws
+(`taggable_types.json`, generated from the provider SDK by
+`python -m offline.taggable_types`). Tags the provider adds to everything it
+creates (`defaultTags`) count, so a stack that tags through its provider has
+no false positives.
+"""
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, Severity
-from pulumi_policy import PolicyConfigSchema
+import json
+from pathlib import Path
 
-from policy_kit import get_path, is_unknown, raw
+from pulumi_policy import ResourceValidationArgs, Severity
+
+from policy_kit import ADVISORY, get_path, is_unknown, json_object, raw, resource_policy, string_list_setting
 
 DEFAULT_REQUIRED_TAGS = ["Project", "Environment", "ManagedBy", "Owner", "CostCenter"]
-
-# Resource types that take `tags` (pulumi-aws 7.x), for the services this
-# pipeline and its neighbours use. A resource of another type is checked too
-# whenever it has a `tags` input.
-TAGGABLE_TYPES = frozenset({
-    "aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2", "aws:dynamodb/table:Table",
-    "aws:kinesis/stream:Stream", "aws:iot/thingType:ThingType", "aws:iot/topicRule:TopicRule",
-    "aws:iot/policy:Policy", "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:iam/user:User",
-    "aws:lambda/function:Function", "aws:lambda/eventSourceMapping:EventSourceMapping",
-    "aws:cloudwatch/logGroup:LogGroup", "aws:cloudwatch/metricAlarm:MetricAlarm",
-    "aws:cloudwatch/compositeAlarm:CompositeAlarm", "aws:cloudtrail/trail:Trail", "aws:sns/topic:Topic",
-    "aws:sqs/queue:Queue", "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/securityGroup:SecurityGroup",
-    "aws:ec2/instance:Instance", "aws:rds/instance:Instance", "aws:ecr/repository:Repository",
-})
+TAGGABLE_TYPES = frozenset(json.loads((Path(__file__).parent / "taggable_types.json").read_text())["types"])
 
 
-def _provider_default_tags(args: ResourceValidationArgs) -> dict:
-    provider = args.provider
-    if provider is None:
+def provider_default_tags(args: ResourceValidationArgs) -> dict:
+    """The provider's `defaultTags.tags` (the engine sends provider inputs JSON-encoded)."""
+    if args.provider is None:
         return {}
-    tags = get_path(raw(provider.props), "defaultTags.tags", {})
+    default_tags = json_object(raw(args.provider.props).get("defaultTags"))
+    tags = json_object(get_path(default_tags, "tags", {}))
     return tags if isinstance(tags, dict) else {}
 
 
-def _validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not args.resource_type.startswith("aws:"):
-        return
+def _is_empty(value) -> bool:
+    return not is_unknown(value) and not str(value).strip()
+
+
+def _required_tags(args: ResourceValidationArgs, settings, report):
     properties = raw(args.props)
-    tags = properties.get("tags")
-    if args.resource_type not in TAGGABLE_TYPES and "tags" not in properties:
+    # A type newer than the generated list still counts when it has tags.
+    if not args.resource_type.startswith("aws:") or (
+            args.resource_type not in TAGGABLE_TYPES and "tags" not in properties):
         return
+    tags = properties.get("tags")
     if is_unknown(tags):
         return
-    required = (args.get_config() or {}).get("requiredTags", DEFAULT_REQUIRED_TAGS)
-    # Tags set on the provider reach every resource it creates: count them.
-    effective = {**_provider_default_tags(args), **(tags if isinstance(tags, dict) else {})}
-    missing = [key for key in required if key not in effective or (not is_unknown(effective[key])
-                                                                    and not str(effective[key]).strip())]
+    # The resource's own tags win over the provider's, as in AWS.
+    effective = {**provider_default_tags(args), **(tags if isinstance(tags, dict) else {})}
+    missing = [key for key in settings["requiredTags"] if key not in effective]
+    empty = [key for key in settings["requiredTags"] if key in effective and _is_empty(effective[key])]
     if missing:
-        report(f"missing or empty required tags: {', '.join(missing)}")
+        report(f"tags is missing required keys: {', '.join(missing)}")
+    if empty:
+        report(f"tags has empty values for required keys: {', '.join(empty)}")
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="aws-resource-required-tags",
-        description="Every taggable AWS resource has the required tag keys with non-empty values "
-                    "(its own tags or the provider's default tags).",
-        validate=_validate,
-        enforcement_level=EnforcementLevel.ADVISORY,
+    resource_policy(
+        "aws-resource-required-tags",
+        "Every taggable AWS resource has the required tag keys with non-empty values "
+        "(its own tags or its provider's default tags).",
+        resource_types=None, validate=_required_tags, with_args=True, enforcement_level=ADVISORY,
         severity=Severity.LOW,
-        remediation_steps="Pass tags=<the stack's tags> to the resource, or set aws:defaultTags on the provider.",
-        config_schema=PolicyConfigSchema(properties={
-            "requiredTags": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED_TAGS,
-                             "description": "Tag keys every taggable resource must carry"},
-        }),
+        remediation="Pass tags=<the stack's tags> to the resource, or set default_tags on its provider "
+                    "(aws:defaultTags in the stack config for the default provider).",
+        config={"requiredTags": string_list_setting(DEFAULT_REQUIRED_TAGS, "Tag keys every taggable resource carries")},
     ),
 ]

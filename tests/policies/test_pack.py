@@ -1,0 +1,55 @@
+"""The pack as a whole: what the engine learns from GetAnalyzerInfo, fixtures for every
+policy, and the README's table."""
+
+import pytest
+
+from offline.analyzer import LEVEL_NAMES, SEVERITY_NAMES
+from offline.stack_config import PROJECT_DIR
+from tests.policies import test_access, test_encryption, test_least_privilege, test_reliability, test_retention
+
+FIXTURE_MODULES = [test_access, test_encryption, test_least_privilege, test_reliability, test_retention]
+# Covered by their own tests: test_tagging.py and test_stack.py.
+TESTED_ELSEWHERE = {"aws-resource-required-tags", "s3-bucket-companion-resources", "lambda-function-log-group",
+                    "kms-key-from-this-stack"}
+SEVERITIES = {"low", "medium", "high", "critical"}
+
+
+def test_every_policy_has_fixtures(analyzer):
+    with_fixtures = {cases.policy for module in FIXTURE_MODULES for cases in module.CASES} | TESTED_ELSEWHERE
+    assert sorted(set(analyzer.policy_names) - with_fixtures) == []
+    assert sorted(with_fixtures - set(analyzer.policy_names)) == [], "fixtures for policies the pack lacks"
+
+
+def test_every_policy_has_a_failing_and_a_passing_fixture():
+    verdicts: dict[str, set[bool]] = {}
+    for module in FIXTURE_MODULES:
+        for cases in module.CASES:
+            verdicts.setdefault(cases.policy, set()).update(case.fails for case in cases.cases)
+    # At their default thresholds these accept every value AWS allows; test_retention
+    # fails them under prod's stricter config.
+    threshold_only = {"kinesis-stream-retention-minimum", "kms-key-deletion-window-minimum"}
+    assert sorted(p for p, seen in verdicts.items() if seen != {True, False} and p not in threshold_only) == []
+
+
+@pytest.mark.parametrize("field", ["description", "remediation_steps"])
+def test_every_policy_describes_itself(analyzer, field):
+    assert [p.name for p in analyzer.info.policies if not getattr(p, field).strip()] == []
+
+
+def test_every_policy_has_a_severity_and_a_conventional_name(analyzer):
+    bad = [p.name for p in analyzer.info.policies
+           if SEVERITY_NAMES[p.severity] not in SEVERITIES or p.name.count("-") < 2 or p.name != p.name.lower()]
+    assert bad == [], "expected <service>-<resource>-<rule> with a severity"
+
+
+def test_encryption_and_public_access_are_mandatory_by_default(analyzer):
+    levels = {p.name: LEVEL_NAMES[p.enforcementLevel] for p in analyzer.info.policies}
+    must = [name for name in levels if name.endswith("customer-managed-key") or name in {
+        "s3-bucket-public-access-block", "aws-policy-no-public-principal", "lambda-function-url-no-public-access",
+        "lambda-permission-no-public-principal", "s3-bucket-policy-deny-insecure-transport"}]
+    assert [name for name in must if levels[name] != "mandatory"] == []
+
+
+def test_readme_lists_every_policy(analyzer):
+    readme = (PROJECT_DIR / "policies" / "README.md").read_text()
+    assert [name for name in analyzer.policy_names if f"| `{name}`" not in readme] == []

@@ -1,0 +1,82 @@
+"""The real program through the whole check: its own stacks pass, every injected
+misconfiguration is caught by its intended policy, and the command behaves as documented."""
+
+import json
+import re
+
+import pytest
+
+from offline import policy_check
+from offline.mocks import run_program
+from offline.mutations import MUTATIONS, markdown_table, run_mutations
+from offline.stack_config import PROJECT_DIR, stack_names
+
+MODES = {"first-preview": True, "update": False}
+
+
+@pytest.fixture(scope="module", params=list(MODES), ids=list(MODES))
+def dev_run(request):
+    return run_program("dev", preview=MODES[request.param])
+
+
+@pytest.mark.parametrize("stack", stack_names())
+@pytest.mark.parametrize("mode", list(MODES))
+def test_program_stack_has_no_violation_under_its_policy_config(stack, mode):
+    config = policy_check.load_policy_config(policy_check.default_policy_config(stack))
+    result = policy_check.check_stack(stack, MODES[mode], config)
+    # Nothing at all: the shipped configs make every policy mandatory, and a
+    # "can't run policy" note would mean a policy gave up on an unknown value.
+    assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.violations] == []
+
+
+def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run):
+    results = run_mutations(dev_run)
+    applicable = [r for r in results if r.applicable]
+    missed = [f"{r.mutation.name}: expected {r.mutation.policy}, mandatory violations: {r.reported}"
+              for r in applicable if not r.caught]
+    assert missed == []
+    assert len(applicable) >= (len(MUTATIONS) if not dev_run.preview else 50)
+    assert len({r.mutation.policy for r in applicable}) >= 40, "mutations exercise most policies"
+
+
+def test_readme_mutation_table_is_the_current_result():
+    readme = (PROJECT_DIR / "policies" / "README.md").read_text()
+    table = markdown_table(run_mutations(run_program("dev")))
+    assert table in readme, "rerun `python -m offline.mutations` and paste its table into policies/README.md"
+
+
+def test_check_exits_zero_for_a_clean_stack_and_prints_json(capsys):
+    assert policy_check.main(["--stack", "dev", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mandatoryViolations"] == 0 and set(report["results"]) == {"preview", "update"}
+
+
+def test_check_runs_one_mode_on_request(capsys):
+    assert policy_check.main(["--stack", "prod", "--preview", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["results"]) == {"preview"}
+
+
+def test_check_rejects_an_unknown_stack(capsys):
+    with pytest.raises(SystemExit) as exited:
+        policy_check.main(["--stack", "staging"])
+    assert exited.value.code == 2
+    assert "no stack file Pulumi.staging.yaml; stacks here: dev, prod" in capsys.readouterr().err
+
+
+def test_check_rejects_a_policy_config_the_engine_would_refuse(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"cloudwatch-log-group-retention": {"minimumDays": "a month"}}))
+    with pytest.raises(SystemExit):
+        policy_check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
+    assert "cloudwatch-log-group-retention: 'a month' is not of type 'integer'" in capsys.readouterr().err
+
+
+def test_check_exits_one_and_names_policy_resource_and_property(tmp_path, capsys):
+    stricter = tmp_path / "stricter.json"
+    stricter.write_text(json.dumps({"all": "mandatory",
+                                    "aws-resource-required-tags": {"requiredTags": ["DataClassification"]}}))
+    assert policy_check.main(["--stack", "dev", "--update", "--policy-pack-config", str(stricter)]) == 1
+    output = capsys.readouterr().out
+    assert re.search(r"\[mandatory\] \[severity: low\]  aws-resource-required-tags  "
+                     r"\(aws:kinesis/stream:Stream: iot-dev-ingestion-stream\)", output)
+    assert "tags is missing required keys: DataClassification" in output
