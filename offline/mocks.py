@@ -144,7 +144,7 @@ class PipelineMocks(pulumi.runtime.Mocks):
             arn_resource = physical_name
         elif args.typ == "aws:lambda/function:Function":
             arn_resource = f"function:{physical_name}"
-        elif args.typ == "aws:logs/logGroup:LogGroup":
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
             arn_resource = f"log-group:{physical_name}"
         elif args.typ == "aws:cloudtrail/trail:Trail":
             arn_resource = f"trail/{physical_name}"
