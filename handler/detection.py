@@ -5,8 +5,12 @@ slow reference level, and the length of its current run of identical values.
 From these, without any threshold tuned to the sensor:
 
 - spike: a reading far from the running mean (in standard deviations);
-- jump:  several spikes in a row on the same side: the level itself moved, and
-         the model restarts at the new level;
+- jump:  several such readings in a row on the same side: the level itself
+         moved. Reported once, at the first of them, and the model restarts at
+         the new level. So that a jump is not also reported as spikes, an
+         outlier is held (in the state, across batches if need be) until the
+         next reading decides: back to normal, it is a spike; the run goes
+         on to the confirmation count, they are one jump;
 - stuck: the same value many times in a row;
 - drift: the running mean has wandered far from the slow reference level.
 
@@ -41,11 +45,11 @@ Anomaly = namedtuple("Anomaly", ["device_id", "sensor", "timestamp_ms", "value",
 class SensorState:
     """One sensor's running statistics (see the module docstring)."""
 
-    __slots__ = ("count", "mean", "variance", "last", "flat_run", "reference", "spike_run", "spike_sign",
+    __slots__ = ("count", "mean", "variance", "last", "flat_run", "reference", "held", "held_sign",
                  "stuck_reported")
 
     def __init__(self, count: int = 0, mean: float = 0.0, variance: float = 0.0, last: float = math.nan,
-                 flat_run: int = 0, reference: float = 0.0, spike_run: int = 0, spike_sign: int = 0,
+                 flat_run: int = 0, reference: float = 0.0, held: list | None = None, held_sign: int = 0,
                  stuck_reported: bool = False) -> None:
         self.count = count
         self.mean = mean
@@ -53,19 +57,22 @@ class SensorState:
         self.last = last
         self.flat_run = flat_run
         self.reference = reference
-        self.spike_run = spike_run
-        self.spike_sign = spike_sign
+        # Outliers in a row on one side, not yet told apart as spikes or a jump:
+        # [timestamp_ms, value, expected_low, expected_high, score, sequence_number] each.
+        self.held = held if held is not None else []
+        self.held_sign = held_sign
         self.stuck_reported = stuck_reported
 
     def to_list(self) -> list:
         return [self.count, self.mean, self.variance, self.last, self.flat_run, self.reference,
-                self.spike_run, self.spike_sign, int(self.stuck_reported)]
+                self.held, self.held_sign, int(self.stuck_reported)]
 
     @classmethod
     def from_list(cls, values: list) -> "SensorState":
-        count, mean, variance, last, flat_run, reference, spike_run, spike_sign, stuck = values
+        count, mean, variance, last, flat_run, reference, held, held_sign, stuck = values
         return cls(int(count), float(mean), float(variance), float(last) if last is not None else math.nan,
-                   int(flat_run), float(reference), int(spike_run), int(spike_sign), bool(stuck))
+                   int(flat_run), float(reference), [list(outlier) for outlier in held], int(held_sign),
+                   bool(stuck))
 
 
 class DeviceState:
@@ -128,8 +135,8 @@ class Detector:
                     self._outlier(state, device_id, name, timestamp_ms, value, deviation, std, score,
                                   sequence_number, found)
                     continue
-            state.spike_run = 0
-            state.spike_sign = 0
+            if state.held:
+                self._release_spikes(state, device_id, name, found)
             # Update: early on average evenly (as Welford would), later weight recent readings.
             count += 1
             state.count = count
@@ -159,6 +166,8 @@ class Detector:
     def _repeat(self, state: SensorState, device_id: str, name: str, timestamp_ms: int, value: float,
                 sequence_number: str, found: list[Anomaly]) -> None:
         # A repeated value carries no news about the level or the noise: only count the run.
+        if state.held:  # back at the last normal value: what was held were spikes
+            self._release_spikes(state, device_id, name, found)
         state.flat_run += 1
         if state.flat_run + 1 >= self.settings.stuck_count and not state.stuck_reported:
             state.stuck_reported = True
@@ -167,21 +176,31 @@ class Detector:
 
     def _outlier(self, state: SensorState, device_id: str, name: str, timestamp_ms: int, value: float,
                  deviation: float, std: float, score: float, sequence_number: str, found: list[Anomaly]) -> None:
+        # Not used to update the model, so one bad value does not widen what counts as normal.
         settings = self.settings
         sign = 1 if deviation > 0 else -1
-        state.spike_run = state.spike_run + 1 if sign == state.spike_sign else 1
-        state.spike_sign = sign
-        low, high = state.mean - settings.spike_z * std, state.mean + settings.spike_z * std
-        if state.spike_run >= settings.jump_confirm:
-            found.append(Anomaly(device_id, name, timestamp_ms, value, JUMP, low, high, score, sequence_number))
-            # The level moved: restart the model there, keep the noise estimate.
-            state.mean = state.reference = value
-            state.spike_run = 0
-            state.spike_sign = 0
-            state.last = value
-        else:
-            # Not used to update the model, so one bad value does not widen what counts as normal.
+        if state.held and sign != state.held_sign:
+            self._release_spikes(state, device_id, name, found)
+        state.held_sign = sign
+        state.held.append([timestamp_ms, value, state.mean - settings.spike_z * std,
+                           state.mean + settings.spike_z * std, score, sequence_number])
+        if len(state.held) < settings.jump_confirm:
+            return
+        first = state.held[0]
+        found.append(Anomaly(device_id, name, first[0], first[1], JUMP, first[2], first[3], first[4], first[5]))
+        # The level moved: restart the model at the new level, keep the noise estimate.
+        level = sum(outlier[1] for outlier in state.held) / len(state.held)
+        state.mean = state.reference = level
+        state.last = value
+        state.held = []
+        state.held_sign = 0
+
+    @staticmethod
+    def _release_spikes(state: SensorState, device_id: str, name: str, found: list[Anomaly]) -> None:
+        for timestamp_ms, value, low, high, score, sequence_number in state.held:
             found.append(Anomaly(device_id, name, timestamp_ms, value, SPIKE, low, high, score, sequence_number))
+        state.held = []
+        state.held_sign = 0
 
 
 def _std(variance: float, mean: float) -> float:

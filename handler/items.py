@@ -14,6 +14,7 @@ from decimal import Decimal
 from handler import layout
 from handler.aggregation import SensorStats, Window
 from handler.detection import Anomaly, DeviceState, SensorState
+from handler.quarantine import EMPTY_LEDGER, Ledger
 
 SEP = layout.SORT_KEY_SEPARATOR
 # The partition of a shard's bookkeeping: `/` cannot occur in a device id.
@@ -26,10 +27,19 @@ def iso_ms(timestamp_ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp_ms // 1000)) + f".{timestamp_ms % 1000:03d}Z"
 
 
+# DynamoDB numbers cannot be closer to zero than 1E-130 (AWS rejects the item;
+# moto does not): a float that small is stored as 0 (the archive keeps it exact).
+_SMALLEST_STORED_MAGNITUDE = 1e-120
+
+
 def number(value: float | int) -> dict:
     # str(Decimal(repr(x))) is exact for the float's shortest repr and uses the
     # exponent form DynamoDB accepts.
-    return {"N": str(value) if isinstance(value, int) else str(Decimal(repr(value)))}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if -_SMALLEST_STORED_MAGNITUDE < value < _SMALLEST_STORED_MAGNITUDE:
+        value = 0.0
+    return {"N": str(Decimal(repr(value)))}
 
 
 def key(partition: str, sort_key: str) -> dict:
@@ -130,12 +140,22 @@ def parse_state(item: dict | None) -> DeviceState:
     return DeviceState(last_timestamp_ms=int(item["last_timestamp_ms"]["N"]), sensors=sensors)
 
 
-def ledger_item(shard_id: str, max_sequence_number: str) -> dict:
+def ledger_item(shard_id: str, ledger: Ledger, ttl_days: int) -> dict:
     item = ledger_key(shard_id)
-    item["item_type"] = {"S": "quarantine_ledger"}
-    item["max_sequence_number"] = {"S": max_sequence_number}
+    item.update({
+        "item_type": {"S": "quarantine_ledger"},
+        # A string: Kinesis sequence numbers have 56 digits, beyond a DynamoDB number's 38.
+        "max_sequence_number": {"S": str(ledger.max_sequence)},
+        "fingerprints": {"S": " ".join(ledger.fingerprints)},
+        "arrival_ms": number(ledger.arrival_ms),
+        layout.TABLE_TTL_ATTRIBUTE: _expires_at(ledger.arrival_ms, ttl_days),
+    })
     return item
 
 
-def parse_ledger(item: dict | None) -> int:
-    return int(item["max_sequence_number"]["S"]) if item else -1
+def parse_ledger(item: dict | None) -> Ledger:
+    if not item:
+        return EMPTY_LEDGER
+    return Ledger(max_sequence=int(item["max_sequence_number"]["S"]),
+                  fingerprints=tuple(item.get("fingerprints", {}).get("S", "").split()),
+                  arrival_ms=int(item.get("arrival_ms", {}).get("N", "0")))

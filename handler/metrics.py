@@ -37,7 +37,8 @@ def emit(report: BatchReport, namespace: str, function_name: str, latency_ms: fl
     lines = [_document(namespace, dimensions, {
         layout.METRIC_RECORDS_IN: (report.records, "Count"),
         layout.METRIC_READINGS_STORED: (report.readings_stored, "Count"),
-        layout.METRIC_DUPLICATES: (report.duplicates, "Count"),
+        # Replayed or re-sent bad records are duplicates as much as readings are.
+        layout.METRIC_DUPLICATES: (report.duplicates + report.already_quarantined, "Count"),
         layout.METRIC_QUARANTINED: (report.quarantined, "Count"),
         layout.METRIC_ANOMALIES: (sum(report.anomalies.values()), "Count"),
         layout.METRIC_BATCH_LATENCY: (round(latency_ms, 3), "Milliseconds"),

@@ -5,7 +5,7 @@ Order of work, so that nothing is reported processed before it is stored:
   1. decode and validate every record (bad ones are kept for quarantine);
   2. read the windows, detector states and quarantine ledgers the batch touches;
   3. keep only what is new: readings whose timestamp their window has not seen,
-     bad records past their shard's ledger;
+     bad records past their shard's ledger and not already kept (handler/quarantine.py);
   4. detect anomalies in time order per device, aggregate into windows;
   5. write the raw archive and the quarantine objects (deterministic keys);
   6. write windows and anomalies, then detector states and ledgers.
@@ -16,15 +16,15 @@ stored. See docs/processor.md.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
+import zlib
 import logging
 import time
 
-from handler import items, layout
+from handler import items, layout, quarantine
 from handler.aggregation import Window, window_start
 from handler.detection import Anomaly, Detector, DeviceState
+from handler.quarantine import sequence_order as _sequence_order
 from handler.records import Reading, Rejected, parse_record
 from handler.settings import ProcessorSettings
 from handler.storage import Archive, Deadline, MetricsTable, StorageError
@@ -51,10 +51,6 @@ def _timestamp_of(reading: Reading) -> int:
     return reading.timestamp_ms
 
 
-def _sequence_order(sequence_number: str) -> int:
-    return int(sequence_number) if sequence_number.isdigit() else -1
-
-
 def _first(sequence_numbers) -> str | None:
     numbers = [s for s in sequence_numbers if s]
     return min(numbers, key=_sequence_order) if numbers else None
@@ -73,8 +69,10 @@ def _object_key(prefix: str, records: list) -> str:
 
 
 def _gzip_lines(lines: list[str]) -> bytes:
-    # mtime=0: the same lines always give the same bytes.
-    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    # zlib's gzip container (wbits 31) writes a zero mtime: the same lines always
+    # give the same bytes, without importing the gzip module at cold start.
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return compressor.compress(("\n".join(lines) + "\n").encode()) + compressor.flush()
 
 
 def _archive_line(reading: Reading) -> str:
@@ -83,17 +81,6 @@ def _archive_line(reading: Reading) -> str:
     line["kinesis_sequence_number"] = reading.sequence_number
     line["kinesis_arrival_ms"] = reading.arrival_ms
     return json.dumps(line, separators=(",", ":"), sort_keys=True)
-
-
-def _quarantine_line(rejected: Rejected) -> str:
-    return json.dumps({
-        "reason": rejected.reason,
-        "detail": rejected.detail,
-        "shard_id": rejected.shard_id,
-        "sequence_number": rejected.sequence_number,
-        "arrival_ms": rejected.arrival_ms,
-        "data_base64": base64.b64encode(rejected.raw).decode(),
-    }, separators=(",", ":"), sort_keys=True)
 
 
 class Processor:
@@ -117,19 +104,22 @@ class Processor:
         new_readings = [r for r in unique if windows[(r.device_id, window_start(r.timestamp_ms))].add(
             r.timestamp_ms, r.values)]
         report.duplicates += len(unique) - len(new_readings)
-        new_rejected = [r for r in rejected if _sequence_order(r.sequence_number) > ledgers.get(r.shard_id, -1)]
-        report.already_quarantined = len(rejected) - len(new_rejected)
+        fresh, replayed, repeated = quarantine.select(rejected, ledgers)
+        report.already_quarantined = replayed + repeated
+        new_rejected = [record for record, _ in fresh]
         anomalies, observed = self._detect(unique, {id(r) for r in new_readings}, states)
         failures: list[str] = []
 
         if new_rejected and not self._put(self._quarantine_object(new_rejected), deadline, report):
             failures.append(_first(r.sequence_number for r in new_rejected))
-            new_rejected = []
+            fresh, new_rejected = [], []
+        ledger_writes = [items.ledger_item(shard, ledger, self.settings.ttl_days)
+                         for shard, ledger in sorted(quarantine.advanced(ledgers, fresh).items())]
         if new_readings and not self._put(self._raw_object(new_readings), deadline, report):
             # Nothing of these readings may reach the table before the archive holds them.
             failures.append(_first(r.sequence_number for r in new_readings + list(observed.values())))
             return self._finish(report, failures, stored=0, quarantined=new_rejected, anomalies=[],
-                                states={}, deadline=deadline, ledger_writes=self._ledgers(new_rejected))
+                                states={}, deadline=deadline, ledger_writes=ledger_writes)
 
         failed_devices = self._write_windows_and_anomalies(windows, new_readings, anomalies, deadline, failures)
         stored = sum(1 for r in new_readings if r.device_id not in failed_devices)
@@ -138,7 +128,7 @@ class Processor:
             failures.append(observed[device_id].sequence_number if device_id in observed else None)
         return self._finish(report, failures, stored=stored, quarantined=new_rejected,
                             anomalies=[a for a in anomalies if a.device_id not in failed_devices],
-                            states=states_to_write, deadline=deadline, ledger_writes=self._ledgers(new_rejected),
+                            states=states_to_write, deadline=deadline, ledger_writes=ledger_writes,
                             first_observed=observed)
 
     # -- steps -------------------------------------------------------------
@@ -214,7 +204,7 @@ class Processor:
 
     def _quarantine_object(self, rejected: list[Rejected]) -> tuple[str, bytes]:
         ordered = sorted(rejected, key=lambda r: _sequence_order(r.sequence_number))
-        return _object_key(layout.QUARANTINE_PREFIX, ordered), _gzip_lines([_quarantine_line(r) for r in ordered])
+        return _object_key(layout.QUARANTINE_PREFIX, ordered), _gzip_lines([quarantine.line(r) for r in ordered])
 
     def _put(self, key_and_body: tuple[str, bytes], deadline: Deadline, report: BatchReport) -> bool:
         key, body = key_and_body
@@ -243,15 +233,6 @@ class Processor:
         failures.append(_first(r.sequence_number for r in new_readings if r.device_id in failed_devices))
         logger.error("metric writes failed", extra={"devices": sorted(failed_devices), "items": len(failed_items)})
         return failed_devices
-
-    def _ledgers(self, quarantined: list[Rejected]) -> list[dict]:
-        highest: dict[str, Rejected] = {}
-        for rejected in quarantined:
-            current = highest.get(rejected.shard_id)
-            if current is None or _sequence_order(rejected.sequence_number) > _sequence_order(current.sequence_number):
-                highest[rejected.shard_id] = rejected
-        return [items.ledger_item(shard, r.sequence_number) for shard, r in sorted(highest.items())
-                if r.sequence_number.isdigit()]
 
     def _finish(self, report: BatchReport, failures: list, *, stored: int, quarantined: list[Rejected],
                 anomalies: list[Anomaly], states: dict[str, DeviceState], deadline: Deadline,

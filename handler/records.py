@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import math
 from collections import namedtuple
 
 from handler import message_format as fmt
@@ -17,6 +16,10 @@ from handler import message_format as fmt
 # The largest magnitude stored: physically meaningless beyond, and DynamoDB
 # numbers must stay within 38 significant digits and 1E-130..1E+125.
 MAX_READING_MAGNITUDE = 1e12
+# 2100-01-01T00:00:00Z: any later time (a device timestamp, or a receive or
+# arrival time in a hand-made record) is not a clock reading, and would not fit
+# the fixed-width ISO sort keys and date partitions.
+LATEST_PLAUSIBLE_MS = 4_102_444_800_000
 
 _OPTIONAL_TEXT = frozenset(fmt.OPTIONAL_TEXT_FIELDS)
 _OPTIONAL_INTEGER = frozenset(fmt.OPTIONAL_INTEGER_FIELDS)
@@ -56,7 +59,7 @@ def parse_record(record: dict) -> Reading | Rejected:
     sequence_number = str(kinesis.get("sequenceNumber", ""))
     shard_id = _shard_of(record)
     arrival = kinesis.get("approximateArrivalTimestamp")
-    arrival_ms = int(arrival * 1000) if isinstance(arrival, (int, float)) and math.isfinite(arrival) else 0
+    arrival_ms = int(arrival * 1000) if type(arrival) in (int, float) and 0 <= arrival * 1000 < LATEST_PLAUSIBLE_MS else 0
     data = kinesis.get("data")
     if not isinstance(data, str):
         return Rejected("malformed_event", "kinesis.data is not a base64 string", b"", shard_id, sequence_number,
@@ -93,23 +96,25 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
     if version != fmt.SCHEMA_VERSION or not _is_int(version):
         return "schema_version", f"{fmt.FIELD_SCHEMA_VERSION} is {version!r}, expected {fmt.SCHEMA_VERSION}"
     device_id = message.get(fmt.FIELD_DEVICE_ID)
-    if device_id not in _KNOWN_DEVICE_IDS:
-        if not isinstance(device_id, str) or not fmt.DEVICE_ID_PATTERN.match(device_id):
-            return "device_id", f"{fmt.FIELD_DEVICE_ID} is {device_id!r}, expected {fmt.DEVICE_ID_PATTERN.pattern}"
+    # Type first: a JSON list or object is unhashable and cannot meet the set.
+    if type(device_id) is not str or device_id not in _KNOWN_DEVICE_IDS:
+        if type(device_id) is not str or not fmt.DEVICE_ID_PATTERN.match(device_id):
+            return "device_id", f"{fmt.FIELD_DEVICE_ID} is {_short(device_id)}, expected {fmt.DEVICE_ID_PATTERN.pattern}"
         _remember(_KNOWN_DEVICE_IDS, device_id)
     topic_device_id = message.get(fmt.FIELD_TOPIC_DEVICE_ID, device_id)
     if topic_device_id != device_id:
-        return "device_mismatch", f"published to the topic of {topic_device_id!r} as {device_id!r}"
+        return "device_mismatch", f"published to the topic of {_short(topic_device_id)} as {device_id!r}"
     timestamp = message.get(fmt.FIELD_TIMESTAMP)
     if not _is_int(timestamp):
-        return "timestamp", f"{fmt.FIELD_TIMESTAMP} is {timestamp!r}, expected epoch milliseconds (integer)"
+        return "timestamp", f"{fmt.FIELD_TIMESTAMP} is {_short(timestamp)}, expected epoch milliseconds (integer)"
     # Judged against when IoT Core received the message, so a replay judges it the same.
     received_at = message.get(fmt.FIELD_RECEIVED_AT)
-    reference_ms = received_at if _is_int(received_at) else arrival_ms
+    reference_ms = received_at if _is_int(received_at) and 0 < received_at < LATEST_PLAUSIBLE_MS else arrival_ms
     if timestamp < fmt.MIN_TIMESTAMP_MS:
         return "timestamp", f"{fmt.FIELD_TIMESTAMP} {timestamp} is before 2020-01-01: device clock not set"
-    if reference_ms and timestamp > reference_ms + fmt.MAX_FUTURE_SKEW_MS:
-        return "timestamp", f"{fmt.FIELD_TIMESTAMP} {timestamp} is more than 5 minutes after receipt ({reference_ms})"
+    if timestamp > (reference_ms + fmt.MAX_FUTURE_SKEW_MS if reference_ms else LATEST_PLAUSIBLE_MS):
+        return "timestamp", (f"{fmt.FIELD_TIMESTAMP} {_short(timestamp)} is more than 5 minutes after receipt "
+                             f"({reference_ms or 'unknown'})")
     readings = message.get(fmt.FIELD_READINGS)
     if not isinstance(readings, dict) or not readings:
         return "readings", f"{fmt.FIELD_READINGS} must be a non-empty object of sensor name to number"
@@ -122,7 +127,7 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
             _remember(_KNOWN_SENSOR_NAMES, name)
         value_type = type(value)
         if (value_type is not float and value_type is not int) or not -MAX_READING_MAGNITUDE <= value <= MAX_READING_MAGNITUDE:
-            return "reading_value", f"{name} is {value!r}, expected a finite number within ±{MAX_READING_MAGNITUDE:g}"
+            return "reading_value", f"{name} is {_short(value)}, expected a finite number within ±{MAX_READING_MAGNITUDE:g}"
     if not _OPTIONAL_FIELDS.isdisjoint(message):
         return _validate_optional(message)
     return None
@@ -136,6 +141,12 @@ def _validate_optional(message: dict) -> tuple[str, str] | None:
         if name in message and (not isinstance(message[name], str) or len(message[name]) > fmt.MAX_OPTIONAL_TEXT_LENGTH):
             return "optional_field", f"{name} must be text of at most {fmt.MAX_OPTIONAL_TEXT_LENGTH} characters"
     return None
+
+
+def _short(value: object) -> str:
+    # Details go into the quarantine line; the raw bytes are there in full.
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _remember(known: set[str], name: str) -> None:

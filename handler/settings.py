@@ -99,7 +99,7 @@ def _detector(environ: dict[str, str]) -> DetectorSettings:
 def load(environ: dict[str, str]) -> ProcessorSettings:
     """Read and validate the processor's settings from `environ`."""
     ttl_raw = _require(environ, layout.ENV_METRICS_TTL_DAYS)
-    if not ttl_raw.isdigit() or not 1 <= int(ttl_raw) <= 36500:
+    if not (ttl_raw.isascii() and ttl_raw.isdigit()) or not 1 <= int(ttl_raw) <= 36500:
         raise SettingsError(f"environment variable {layout.ENV_METRICS_TTL_DAYS} = {ttl_raw!r}; expected whole days 1-36500")
     return ProcessorSettings(
         table_name=_require(environ, layout.ENV_METRICS_TABLE),

@@ -8,7 +8,6 @@ in time is reported as failed, never left half-done behind a timeout.
 
 from __future__ import annotations
 
-import random
 import time
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 
@@ -38,6 +37,8 @@ class Deadline:
 
     def backoff(self, attempt: int, base_s: float = 0.05, cap_s: float = 2.0) -> bool:
         """Sleep before retry `attempt` (full jitter); False if no time is left for it."""
+        import random  # only a retry needs it; keeps it out of the cold start
+
         delay = random.uniform(0, min(cap_s, base_s * 2 ** attempt))
         if self._remaining_ms() - self._margin_ms < delay * 1000:
             return False

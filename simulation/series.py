@@ -108,9 +108,13 @@ def generate_fleet(devices: int, readings_per_device: int, *, seed: int = 7, sen
 
 def _apply_events(value: float, i: int, events: list[InjectedEvent], sensor: str, noise: float,
                   series: DeviceSeries, rng: random.Random) -> float:
+    stuck = False
     for event in events:
+        # A jump stays; a drift that ended leaves the level where it got to.
         if event.kind == "jump" and i >= event.start:
             value += 15 * noise
+        elif event.kind == "drift" and i > event.end:
+            value += 12 * noise
         if not event.start <= i <= event.end:
             continue
         if event.kind == "spike":
@@ -120,12 +124,9 @@ def _apply_events(value: float, i: int, events: list[InjectedEvent], sensor: str
         elif event.kind == "drift":
             value += (i - event.start) / (event.end - event.start) * 12 * noise
         elif event.kind == "stuck":
-            value = series.readings[event.start - 1][sensor] if event.start > 0 else value
-    # A drift that ended leaves the level where it got to.
-    for event in events:
-        if event.kind == "drift" and i > event.end:
-            value += 12 * noise
-    return value
+            stuck = event.start > 0
+    # A stuck sensor repeats its last reading whatever the process does meanwhile.
+    return series.readings[-1][sensor] if stuck else value
 
 
 def iter_readings(fleet: FleetSeries, start_ms: int) -> Iterator[tuple[str, int, dict[str, float]]]:
@@ -165,24 +166,25 @@ MATCH_TOLERANCE = 30
 def score(events: list[InjectedEvent], detections: list[tuple[str, str, int, str]]) -> dict[str, KindScore]:
     """Precision, recall and F1 per kind.
 
-    `detections` are (device, sensor, reading index, kind). An injected event is
-    detected if a detection of its kind lands within its span (plus the
-    tolerance). A detection is true if it lands within any injected event's
-    span on that sensor (a jump's first readings are rightly called spikes).
+    `detections` are (device, sensor, reading index, kind). A detection is true
+    if it lands within the span (plus MATCH_TOLERANCE readings) of an injected
+    event of its own kind on that device and sensor; any other detection is
+    false, including one of the wrong kind inside another event. An injected
+    event is detected if at least one true detection matches it.
     """
     scores = {kind: KindScore() for kind in EVENT_KINDS}
-    windows: dict[tuple[str, str], list[InjectedEvent]] = {}
+    windows: dict[tuple[str, str, str], list[InjectedEvent]] = {}
     for event in events:
         scores[event.kind].injected += 1
-        windows.setdefault((event.device_id, event.sensor), []).append(event)
+        windows.setdefault((event.device_id, event.sensor, event.kind), []).append(event)
     found: set[InjectedEvent] = set()
     for device, sensor, index, kind in detections:
         kind_score = scores.setdefault(kind, KindScore())
         kind_score.detections += 1
-        matching = [e for e in windows.get((device, sensor), []) if e.start <= index <= e.end + MATCH_TOLERANCE]
+        matching = [e for e in windows.get((device, sensor, kind), []) if e.start <= index <= e.end + MATCH_TOLERANCE]
         if matching:
             kind_score.true_detections += 1
-        found.update(e for e in matching if e.kind == kind)
+            found.update(matching)
     for event in found:
         scores[event.kind].detected_events += 1
     return scores

@@ -34,11 +34,30 @@ def test_single_outlier_is_a_spike_and_does_not_move_the_model():
     assert found[0].expected_low < 70 < found[0].expected_high and found[0].score > 6
 
 
-def test_level_shift_is_a_jump_after_confirming_readings():
+def test_level_shift_is_one_jump_at_its_first_reading_and_no_spikes():
     values = _noise(200) + [v + 15 for v in _noise(50, seed=2)]
+    found, state = _run(values)
+    assert [(a.kind, a.timestamp_ms % 1_000_000 // 1000) for a in found] == [(JUMP, 200)]
+    assert abs(state.sensors["temperature"].mean - 85.0) < 1.0, "the model restarts at the new level"
+
+
+def test_outliers_on_both_sides_are_spikes_not_a_jump():
+    values = _noise(200)
+    values[150], values[151] = 85.0, 55.0
     found, _ = _run(values)
-    assert [a.kind for a in found] == [SPIKE, SPIKE, JUMP]
-    assert found[-1].timestamp_ms % 1_000_000 // 1000 == 202
+    assert [(a.kind, a.timestamp_ms % 1_000_000 // 1000) for a in found] == [(SPIKE, 150), (SPIKE, 151)]
+
+
+def test_an_outlier_held_at_the_end_of_a_batch_is_decided_in_the_next():
+    from handler import items
+    values = _noise(200)
+    values[199] = 85.0
+    first_batch, state = _run(values)
+    assert first_batch == [], "the last reading's outlier waits for the next reading"
+    restored = items.parse_state(items.state_item("press-001", state, 30))
+    detector, found = Detector(LIMITS, DetectorSettings()), []
+    detector.observe(restored, "press-001", 1_700_000_000_000 + 200_000, {"temperature": 70.1}, "200", found)
+    assert [(a.kind, a.value, a.timestamp_ms) for a in found] == [(SPIKE, 85.0, 1_700_000_000_000 + 199_000)]
 
 
 def test_flat_line_is_stuck_once():

@@ -6,7 +6,7 @@ import json
 import botocore.exceptions
 import pytest
 
-from tests.conftest import LambdaContext, sequence, steady_batch
+from tests.conftest import NOW_MS, LambdaContext, sequence, steady_batch
 
 
 def _client_error(code: str, operation: str, status: int = 503) -> botocore.exceptions.ClientError:
@@ -69,32 +69,40 @@ def test_throttled_writes_are_retried_within_the_invocation(index, stores, injec
     assert stores.state() == expected
 
 
+def _leave_unprocessed(table, inject, partition_key: str):
+    """Make BatchWriteItem return the items of one partition as UnprocessedItems, every time;
+    returns a function that stops it."""
+    left = []
+
+    def hold_back(params, **_):
+        requests = params["RequestItems"][table.table_name]
+        left[:] = [r for r in requests if r["PutRequest"]["Item"]["device_id"]["S"] == partition_key]
+        params["RequestItems"][table.table_name] = [r for r in requests if r not in left]
+
+    def report_unprocessed(parsed, **_):
+        if left:
+            parsed["UnprocessedItems"] = {table.table_name: list(left)}
+
+    inject(table.client, "before-parameter-build.dynamodb.BatchWriteItem", hold_back)
+    inject(table.client, "after-call.dynamodb.BatchWriteItem", report_unprocessed)
+
+    def stop():
+        table.client.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem", hold_back)
+        table.client.meta.events.unregister("after-call.dynamodb.BatchWriteItem", report_unprocessed)
+    return stop
+
+
 def test_unprocessed_items_for_one_device_are_reported_from_its_first_record(index, stores, inject):
     batch = steady_batch(devices=3, readings=10)
     expected_items, expected_archive = _reference_state(index, stores, batch)
     failing_device = "press-001"
-    table = index.PROCESSOR.table
-
-    def leave_device_unprocessed(params, **_):
-        requests = params["RequestItems"][table.table_name]
-        kept = [r for r in requests if r["PutRequest"]["Item"]["device_id"]["S"] != failing_device]
-        left = [r for r in requests if r["PutRequest"]["Item"]["device_id"]["S"] == failing_device]
-        params["RequestItems"][table.table_name] = kept
-        leave_device_unprocessed.left = left
-
-    def report_unprocessed(parsed, **_):
-        if leave_device_unprocessed.left:
-            parsed["UnprocessedItems"] = {table.table_name: leave_device_unprocessed.left}
-
-    inject(table.client, "before-parameter-build.dynamodb.BatchWriteItem", leave_device_unprocessed)
-    inject(table.client, "after-call.dynamodb.BatchWriteItem", report_unprocessed)
+    stop = _leave_unprocessed(index.PROCESSOR.table, inject, failing_device)
     response = index.handler(batch.event(), LambdaContext(remaining_ms=3_000))
     first_of_device = next(r for r in batch.records if r["kinesis"]["partitionKey"] == failing_device)
     assert response == {"batchItemFailures": [{"itemIdentifier": sequence(first_of_device)}]}
     assert not any(i["device_id"]["S"] == failing_device for i in stores.items())
 
-    table.client.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem", leave_device_unprocessed)
-    table.client.meta.events.unregister("after-call.dynamodb.BatchWriteItem", report_unprocessed)
+    stop()
     retry_from = batch.records.index(first_of_device)
     assert index.handler(batch.event(batch.records[retry_from:]), LambdaContext()) == {"batchItemFailures": []}
     assert stores.items() == expected_items
@@ -117,6 +125,20 @@ def test_table_read_failure_reports_the_whole_batch(index, stores, inject):
     response = index.handler(batch.event(), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": sequence(batch.records[0])}]}
     assert stores.state() == ([], {})
+
+
+def test_persistent_ledger_failure_is_reported_and_the_retry_keeps_one_quarantine_object(index, stores, inject):
+    batch = steady_batch(devices=2, readings=5)
+    bad = batch.raw(b"not json")
+    batch.reading("press-000", NOW_MS - 1000, temperature=70.0)
+    expected = _reference_state(index, stores, batch)
+    stop = _leave_unprocessed(index.PROCESSOR.table, inject, "_shard/shardId-000000000000")
+    response = index.handler(batch.event(), LambdaContext(remaining_ms=3_000))
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(bad)}]}
+    stop()
+    retry_from = batch.records.index(bad)
+    assert index.handler(batch.event(batch.records[retry_from:]), LambdaContext()) == {"batchItemFailures": []}
+    assert stores.state() == expected
 
 
 def _raw_lines(objects: dict[str, list[str]]) -> list[str]:

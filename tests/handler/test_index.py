@@ -36,12 +36,17 @@ BAD_INPUTS = {
     "reading_huge": lambda b: b.message(_message(readings={"temperature": 1e300})),
     "sensor_name": lambda b: b.message(_message(readings={"Temp Sensor": 1.0})),
     "optional_field": lambda b: b.message(_message(firmware=["1", "2"])),
+    "device_id_list": lambda b: b.raw(json.dumps(_message(device_id=["press-001"])).encode()),
+    "device_id_object": lambda b: b.raw(json.dumps(_message(device_id={"id": "press-001"})).encode()),
+    "timestamp_past_2100_with_forged_receipt": lambda b: b.raw(json.dumps(
+        _message(timestamp=10**19, received_at=10**19 + 1)).encode()),
 }
 EXPECTED_REASON = {
     "device_id_missing": "device_id", "timestamp_text": "timestamp", "timestamp_future": "timestamp",
     "timestamp_unset_clock": "timestamp", "readings_missing": "readings", "readings_empty": "readings",
     "reading_text": "reading_value", "reading_bool": "reading_value", "reading_nan": "not_json",
-    "reading_huge": "reading_value", "sensor_name": "readings",
+    "reading_huge": "reading_value", "sensor_name": "readings", "device_id_list": "device_id",
+    "device_id_object": "device_id", "timestamp_past_2100_with_forged_receipt": "timestamp",
 }
 
 
@@ -121,3 +126,22 @@ def test_emits_embedded_metrics(index, stores, capsys):
     assert main["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IotSensorPipeline"
     assert (main["RecordsIn"], main["ReadingsStored"], main["RecordsQuarantined"], main["AnomaliesDetected"]) == (2, 1, 1, 1)
     assert documents[1]["AnomalyKind"] == "limit" and documents[1]["AnomaliesDetected"] == 1
+
+
+def test_record_without_arrival_time_or_digit_sequence_number_is_still_kept(index, stores):
+    """Hand-made events (a replay tool, a test) may lack what Kinesis always sets."""
+    batch = BatchBuilder()
+    batch.reading("press-001", NOW_MS - 2000, **GOOD)
+    odd = batch.raw(json.dumps(_message(timestamp=10**19)).encode())
+    odd["kinesis"].update(sequenceNumber="not-a-number", approximateArrivalTimestamp=1e300)
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
+    quarantined = stores.archived_lines("quarantine/")
+    assert [(q["reason"], q["sequence_number"]) for q in quarantined] == [("timestamp", "not-a-number")]
+
+
+def test_equal_garbage_records_are_each_kept(index, stores):
+    """Bytes with no device and timestamp have no identity but their sequence number."""
+    batch = BatchBuilder()
+    garbage = [batch.raw(b"\x00garbage") for _ in range(3)]
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
+    assert [q["sequence_number"] for q in stores.archived_lines("quarantine/")] == [sequence(r) for r in garbage]

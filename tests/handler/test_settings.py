@@ -26,6 +26,7 @@ def test_good_environment_loads_with_overrides():
     ({layout.ENV_METRICS_TABLE: ""}, "METRICS_TABLE_NAME is missing or empty"),
     ({layout.ENV_ARCHIVE_BUCKET: None}, "ARCHIVE_BUCKET_NAME is missing or empty"),
     ({layout.ENV_METRICS_TTL_DAYS: "thirty"}, "METRICS_TTL_DAYS = 'thirty'; expected whole days"),
+    ({layout.ENV_METRICS_TTL_DAYS: "3\u00b2"}, "METRICS_TTL_DAYS = '3\u00b2'; expected whole days"),
     ({layout.ENV_SENSOR_LIMITS: "{"}, "SENSOR_LIMITS_JSON is not JSON"),
     ({layout.ENV_SENSOR_LIMITS: '{"temperature": {"low": 5, "high": 1}}'}, "SENSOR_LIMITS_JSON: temperature"),
     ({layout.ENV_ANOMALY_SETTINGS: '{"spike": 3}'}, "ANOMALY_SETTINGS_JSON: unknown setting 'spike'"),

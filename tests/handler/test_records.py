@@ -1,0 +1,76 @@
+"""Decoding and validation on plain data: every input becomes a Reading or a
+Rejected with a reason, and a Reading is always one the stores can hold."""
+
+import base64
+import json
+
+from hypothesis import example, given, settings, strategies as st
+
+from handler import items
+from handler.processor import _archive_line, _object_key
+from handler.quarantine import advanced, line, select
+from handler.records import LATEST_PLAUSIBLE_MS, Reading, Rejected, parse_record
+
+NOW_MS = 1_795_081_600_000
+
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+plausible_or_any_int = st.one_of(st.integers(NOW_MS - 10**9, NOW_MS + 10**7), st.integers(), any_json)
+messages = st.fixed_dictionaries(
+    {"schema_version": st.one_of(st.just(1), any_json),
+     "device_id": st.one_of(st.sampled_from(["press-001", "a" * 64]), any_json),
+     "timestamp": plausible_or_any_int,
+     "readings": st.one_of(st.dictionaries(st.sampled_from(["temperature", "vibration", "x" * 33, "Bad"]),
+                                           st.one_of(st.floats(), st.integers(), any_json), max_size=4), any_json)},
+    optional={"received_at": plausible_or_any_int, "topic_device_id": st.one_of(st.just("press-001"), any_json),
+              "sequence": any_json, "firmware": any_json},
+)
+arrivals = st.one_of(st.floats(), st.integers(), st.none(), st.text(max_size=3))
+
+
+def _record(data: bytes, arrival, sequence_number="7") -> dict:
+    return {"kinesis": {"data": base64.b64encode(data).decode(), "sequenceNumber": sequence_number,
+                        "approximateArrivalTimestamp": arrival}, "eventID": f"shardId-000000000000:{sequence_number}"}
+
+
+@settings(max_examples=400, deadline=None)
+@given(messages, arrivals)
+def test_any_message_is_a_storable_reading_or_rejected_with_a_reason(message, arrival):
+    parsed = parse_record(_record(json.dumps(message).encode(), arrival))
+    assert isinstance(parsed, (Reading, Rejected))
+    if isinstance(parsed, Rejected):
+        assert parsed.reason and parsed.detail and len(parsed.detail) < 400
+        return
+    # What the processor builds from a reading must not fail on any accepted value.
+    assert 0 < parsed.timestamp_ms < LATEST_PLAUSIBLE_MS
+    items.window_key(parsed.device_id, parsed.timestamp_ms)
+    _object_key("raw", [parsed])
+    json.loads(_archive_line(parsed))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), arrivals, st.one_of(st.text(max_size=5), st.integers(), st.none()))
+@example(b"x", 0.0, "\u00b2")  # a digit to str.isdigit(), not to int()
+def test_any_bytes_any_event_fields_never_raise(data, arrival, sequence_number):
+    parsed = parse_record(_record(data, arrival, sequence_number))
+    assert isinstance(parsed, (Reading, Rejected))
+    _object_key("quarantine", [parsed])
+    if isinstance(parsed, Rejected):
+        fresh, _, _ = select([parsed], {})
+        advanced({}, fresh)
+        json.loads(line(parsed))
+
+
+def test_any_event_shape_is_rejected_as_malformed():
+    for record in (None, 7, "x", [], {}, {"kinesis": None}, {"kinesis": {"data": 5}}):
+        parsed = parse_record(record)
+        assert isinstance(parsed, Rejected) and parsed.reason == "malformed_event", record
+
+
+def test_unhashable_device_id_is_rejected_naming_the_field():
+    message = {"schema_version": 1, "device_id": ["press-001"], "timestamp": NOW_MS, "readings": {"t": 1.0}}
+    parsed = parse_record(_record(json.dumps(message).encode(), NOW_MS / 1000))
+    assert (parsed.reason, parsed.detail.split(" is ")[0]) == ("device_id", "device_id")
