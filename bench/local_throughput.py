@@ -4,7 +4,9 @@
     python -m bench.local_throughput --devices 100 --rate 10 --duration 600
 
 The first measures put_records and get_records rates into one shard of moto's
-server as it fills, with and without local/moto_server.py's fix, in one run.
+server as it fills, with and without local/moto_server.py's fix, in one run:
+the median of --repeat fresh servers each (the baseline, moto as shipped,
+measured beside the fix).
 The second runs the whole local pipeline (local/run.py) and samples, every
 10 s, the resident memory of the processes the project runs (the run itself:
 rule bridge, pollers and handler; the simulated fleet; the MQTT broker) and,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import threading
 import time
@@ -23,7 +26,7 @@ from pathlib import Path
 import boto3
 
 from local.processes import free_port, start_module, stop
-from local.run import LocalRun, _arguments, summarize
+from local.run import LocalRun, _arguments, summarize_run
 from offline.stack_config import PROJECT_DIR
 
 OUTPUT = PROJECT_DIR / ".local-run" / "bench"
@@ -69,11 +72,16 @@ def kinesis_rates(patched: bool, records: int, chunk: int = 500) -> list[tuple[i
         stop(server)
 
 
-def bench_kinesis(records: int) -> None:
+def bench_kinesis(records: int, repeat: int) -> None:
     for patched in (False, True):
         label = "patched (local/moto_server.py)" if patched else "moto as shipped"
-        for stored, put_rate, get_rate in kinesis_rates(patched, records):
-            print(f"{label:32s} shard holds {stored:>7} records: put {put_rate:>9,.0f}/s  get {get_rate:>9,.0f}/s")
+        runs = [kinesis_rates(patched, records) for _ in range(repeat)]
+        for checkpoint in zip(*runs):
+            stored = checkpoint[0][0]
+            put_rate = statistics.median(sample[1] for sample in checkpoint)
+            get_rate = statistics.median(sample[2] for sample in checkpoint)
+            print(f"{label:32s} shard holds {stored:>7} records: put {put_rate:>9,.0f}/s  get {get_rate:>9,.0f}/s"
+                  f"  (median of {repeat})")
 
 
 def bench_run(argv: list[str]) -> None:
@@ -83,8 +91,6 @@ def bench_run(argv: list[str]) -> None:
     stop_sampling = threading.Event()
 
     def sample() -> None:
-        import os
-
         while not stop_sampling.wait(10):
             children = {name: child.pid for name, child in zip(("broker", "moto", "fleet"), run.children)}
             samples.append({"t": round(time.monotonic() - run.started, 1),
@@ -98,14 +104,16 @@ def bench_run(argv: list[str]) -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         manifest = run.publish()
-        run.drain(timeout_s=600)
+        run.drain(manifest)
         stop_sampling.set()
-        summary = summarize(run, manifest)
+        summary = summarize_run(run, manifest)
     finally:
         run.stop()
     (OUTPUT / "memory.json").write_text(json.dumps(samples))
-    print(json.dumps({key: summary[key] for key in ("published", "readings_stored", "every_message_accounted_for",
-                                                    "throughput_readings_per_s", "latency_ms", "elapsed_s")}))
+    (OUTPUT / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({key: summary[key] for key in (
+        "published", "readings_stored", "every_message_accounted_for", "published_per_s", "throughput_readings_per_s",
+        "backlog_when_publishing_ended", "drain_s", "latency_ms", "publishing_s")}))
     steady = [s for s in samples if s["t"] >= 60]
     for process in ("run", "fleet", "broker", "moto_store"):
         values = [s[process] for s in steady if s[process] is not None]
@@ -117,10 +125,11 @@ def bench_run(argv: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinesis-only", action="store_true")
-    parser.add_argument("--kinesis-records", type=int, default=100_000)
+    parser.add_argument("--kinesis-records", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5, help="fresh servers per variant (--kinesis-only)")
     known, rest = parser.parse_known_args()
     if known.kinesis_only:
-        bench_kinesis(known.kinesis_records)
+        bench_kinesis(known.kinesis_records, known.repeat)
     else:
         bench_run(rest)
 

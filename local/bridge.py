@@ -2,13 +2,16 @@
 what the rule would (handler/message_format.project: same projection, same partition key).
 
 A payload the rule cannot evaluate goes to the rule-error sink, as the real
-rule's error action sends it to its log group.
+rule's error action sends it to its log group. A bridge that cannot put into
+the stream keeps the exception in `error` and stops forwarding; the run
+reports it rather than waiting for records that will never come.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -17,7 +20,11 @@ import paho.mqtt.client as mqtt
 
 from handler.message_format import TOPIC_FILTER, RuleRejected, project
 
+logger = logging.getLogger("local.bridge")
+
 PUT_RECORDS_LIMIT = 500
+# PutRecords may fail while moto's server is busy; the bridge gives up only after this many in a row.
+MAX_PUT_ATTEMPTS = 8
 
 
 class RuleBridge:
@@ -28,6 +35,7 @@ class RuleBridge:
         self.received = 0
         self.forwarded = 0
         self.rejected = 0
+        self.error: BaseException | None = None
         self._buffer: list[dict] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -55,6 +63,13 @@ class RuleBridge:
             self._buffer.append({"Data": data, "PartitionKey": partition_key})
 
     def _flush_loop(self) -> None:
+        try:
+            self._flush_until_stopped()
+        except Exception as error:  # noqa: BLE001 - kept for the run to report; a thread cannot raise
+            logger.exception("the rule bridge stopped forwarding")
+            self.error = error
+
+    def _flush_until_stopped(self) -> None:
         while not self._stop.is_set() or self._buffer:
             with self._lock:
                 batch, self._buffer = self._buffer[:PUT_RECORDS_LIMIT], self._buffer[PUT_RECORDS_LIMIT:]
@@ -65,14 +80,22 @@ class RuleBridge:
                 time.sleep(0.05)
 
     def _put(self, records: list[dict]) -> None:
-        # Kinesis may accept part of a put_records call: resend only what failed.
-        while records:
-            response = self.kinesis.put_records(StreamName=self.stream_name, Records=records)
-            failed = [record for record, result in zip(records, response["Records"]) if "ErrorCode" in result]
-            self.forwarded += len(records) - len(failed)
-            records = failed
-            if failed:
-                time.sleep(0.1)
+        # Kinesis may accept part of a put_records call: resend only what failed, as the rule does.
+        for attempt in range(MAX_PUT_ATTEMPTS):
+            try:
+                response = self.kinesis.put_records(StreamName=self.stream_name, Records=records)
+            except Exception as error:  # noqa: BLE001 - a busy local server; retried, then reported
+                if attempt == MAX_PUT_ATTEMPTS - 1:
+                    raise
+                logger.warning("PutRecords failed (%s); retrying", error)
+            else:
+                failed = [record for record, result in zip(records, response["Records"]) if "ErrorCode" in result]
+                self.forwarded += len(records) - len(failed)
+                records = failed
+                if not records:
+                    return
+            time.sleep(0.1 * 2 ** attempt)
+        raise RuntimeError(f"{len(records)} records still refused by the stream after {MAX_PUT_ATTEMPTS} attempts")
 
     def stop(self) -> None:
         self.client.loop_stop()

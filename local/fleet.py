@@ -21,7 +21,9 @@ import json
 import random
 import ssl
 import sys
+import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,11 @@ import paho.mqtt.client as mqtt
 
 from handler.message_format import build_message, telemetry_topic
 from simulation.series import SENSOR_PROFILES, generate_fleet
+
+# See Publisher: paho's thread-per-client loop and select()'s descriptor limit.
+MAX_DEVICES = 300
+# QoS 1 messages a fleet may have in flight before publishing waits for acknowledgements.
+MAX_UNACKNOWLEDGED = 2000
 
 # Malformed messages a broken device or a bad firmware sends. The first two are
 # not JSON objects, so the topic rule itself rejects them (its error action
@@ -43,6 +50,7 @@ class FleetManifest:
     devices: list[str]
     period_ms: int
     start_ms: int
+    readings_per_device: int
     readings: int = 0
     malformed: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
@@ -69,35 +77,77 @@ def malformed_payload(kind: str, device_id: str, timestamp_ms: int, rng: random.
 
 
 class Publisher:
-    """One MQTT connection per device (client id = device id, as IoT Core requires)."""
+    """One MQTT connection per device (client id = device id, as IoT Core requires).
 
-    def __init__(self, devices: list[str], host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+    paho gives each connection a network thread that waits with select(), on three
+    descriptors per client; select() fails past descriptor 1023, so one process
+    serves at most MAX_DEVICES devices.
+    """
+
+    def __init__(self, devices: list[str], host: str, port: int, tls: ssl.SSLContext | None = None,
+                 connect_timeout_s: float = 30.0) -> None:
         self.clients: dict[str, mqtt.Client] = {}
-        for device_id in devices:
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=True)
-            if tls is not None:
-                client.tls_set_context(tls)
-            client.max_inflight_messages_set(1000)
-            client.max_queued_messages_set(0)
-            client.connect(host, port, keepalive=60)
-            client.loop_start()
-            self.clients[device_id] = client
-        self.pending: list[mqtt.MQTTMessageInfo] = []
+        self.refusals: dict[str, str] = {}
+        connected: dict[str, threading.Event] = {}
+        try:
+            for device_id in devices:
+                client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=True)
+                if tls is not None:
+                    client.tls_set_context(tls)
+                client.max_inflight_messages_set(1000)
+                client.max_queued_messages_set(0)
+                connected[device_id] = threading.Event()
+                client.on_connect = self._on_connect(device_id, connected[device_id])
+                client.connect(host, port, keepalive=60)
+                client.loop_start()
+                self.clients[device_id] = client
+        except BaseException:
+            self.close()
+            raise
+        self.pending: deque[mqtt.MQTTMessageInfo] = deque()
+        self.failures = 0
+        deadline = time.monotonic() + connect_timeout_s
+        waiting = [d for d, event in connected.items() if not event.wait(max(0.0, deadline - time.monotonic()))]
+        if waiting or self.refusals:
+            self.close()
+            reasons = sorted({**{d: "no CONNACK" for d in waiting}, **self.refusals}.items())
+            shown = ", ".join(f"{device} ({reason})" for device, reason in reasons[:5])
+            raise ConnectionError(
+                f"{host}:{port} did not accept {len(reasons)} of {len(devices)} devices: {shown}"
+                f"{', ...' if len(reasons) > 5 else ''}. Against AWS IoT: the certificate must be active and "
+                "attached to the thing named like the device, and the endpoint must be the stack's iotEndpoint "
+                "output")
+
+    def _on_connect(self, device_id: str, connected: threading.Event):
+        def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
+            if reason_code.is_failure:
+                self.refusals[device_id] = str(reason_code)
+            else:
+                connected.set()
+        return on_connect
 
     def publish(self, device_id: str, payload: bytes) -> None:
         self.pending.append(self.clients[device_id].publish(telemetry_topic(device_id), payload, qos=1))
+        if len(self.pending) >= MAX_UNACKNOWLEDGED:
+            # Back-pressure: a publisher that ran ahead of its acknowledgements would hold ever more
+            # messages and, keeping the interpreter busy, slow the network threads further.
+            self._settle(keep=MAX_UNACKNOWLEDGED // 2)
 
-    def drain(self, timeout_s: float = 30.0) -> int:
-        """Wait for every QoS 1 acknowledgement; return how many failed."""
+    def drain(self) -> int:
+        """Wait for every QoS 1 acknowledgement; return how many messages were never acknowledged."""
+        self._settle(keep=0)
+        return self.failures
+
+    def _settle(self, keep: int, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        failures = 0
-        for info in self.pending:
-            remaining = max(0.0, deadline - time.monotonic())
-            info.wait_for_publish(timeout=remaining)
+        while len(self.pending) > keep:
+            info = self.pending.popleft()
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
+                self.failures += 1  # not even queued: the client was not connected
+                continue
+            info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
             if not info.is_published():
-                failures += 1
-        self.pending.clear()
-        return failures
+                self.failures += 1
 
     def close(self) -> None:
         # Disconnect all first: it wakes each network thread, so the joins below do not
@@ -119,7 +169,8 @@ def run_fleet(publisher: Publisher, devices: int, rate: float, duration_s: float
             series.device_id = device_id
     rng = random.Random(seed + 1)
     start_ms = int(time.time() * 1000)
-    manifest = FleetManifest(devices=[d.device_id for d in fleet.devices], period_ms=period_ms, start_ms=start_ms)
+    manifest = FleetManifest(devices=[d.device_id for d in fleet.devices], period_ms=period_ms, start_ms=start_ms,
+                             readings_per_device=readings_per_device)
     renamed = {f"press-{i:03d}": d.device_id for i, d in enumerate(fleet.devices)}
     manifest.events = [{**asdict(e), "device_id": renamed.get(e.device_id, e.device_id),
                         "start_ms": start_ms + e.start * period_ms, "end_ms": start_ms + e.end * period_ms}
@@ -155,9 +206,7 @@ def run_fleet(publisher: Publisher, devices: int, rate: float, duration_s: float
             time.sleep(lag)
         if progress is not None:
             progress(manifest)
-        if len(publisher.pending) > 5000:
-            manifest.publish_failures += publisher.drain()
-    manifest.publish_failures += publisher.drain()
+    manifest.publish_failures = publisher.drain()
     # An event whose only reading was replaced by a malformed message never reached the data.
     manifest.events = [e for e in manifest.events
                        if not (e["start"] == e["end"] and (e["device_id"], e["start"]) in replaced)]
@@ -174,12 +223,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=None, help="local broker port (local run)")
     parser.add_argument("--endpoint", help="AWS IoT data endpoint (real stack); MQTT over TLS on 8883")
-    parser.add_argument("--device", action="append", default=[], help="device id (thing name); repeatable")
+    parser.add_argument("--endpoint-port", type=int, default=8883,
+                        help="TLS port for --endpoint (default 8883, AWS IoT's MQTT over TLS)")
+    parser.add_argument("--device", help="the device's id (its thing name), for --endpoint")
     parser.add_argument("--cert", help="the device certificate (PEM), for --endpoint")
     parser.add_argument("--key", help="the device private key (PEM), for --endpoint")
     parser.add_argument("--ca", help="Amazon root CA (PEM), for --endpoint")
-    parser.add_argument("--devices", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=5.0, help="messages per second per device")
+    parser.add_argument("--devices", type=int, default=20, help="simulated devices, for --port")
+    parser.add_argument("--rate", type=float, default=1.0, help="messages per second per device (default 1)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")
     parser.add_argument("--sensors", default=",".join(SENSOR_PROFILES))
     parser.add_argument("--seed", type=int, default=7)
@@ -188,16 +239,25 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, help="write what was published here (JSON)")
     args = parser.parse_args()
     if args.endpoint:
-        missing = [flag for flag in ("cert", "key", "ca") if not getattr(args, flag)]
-        if missing or not args.device:
-            parser.error(f"--endpoint needs --device and {', '.join('--' + m for m in missing) or 'the TLS files'}")
-        publisher = Publisher(args.device, args.endpoint, 8883, tls=_tls_context(args))
-        devices = args.device
+        missing = [f"--{flag}" for flag in ("device", "cert", "key", "ca") if not getattr(args, flag)]
+        if missing:
+            parser.error(f"--endpoint needs {', '.join(missing)}: the device's thing name, its certificate and "
+                         "private key, and Amazon's root CA")
+        unreadable = [f"--{flag} {getattr(args, flag)}" for flag in ("cert", "key", "ca")
+                      if not Path(getattr(args, flag)).is_file()]
+        if unreadable:
+            parser.error(f"no such file: {', '.join(unreadable)}")
+        devices, host, port = [args.device], args.endpoint, args.endpoint_port
     elif args.port:
-        devices = [f"press-{i:03d}" for i in range(args.devices)]
-        publisher = Publisher(devices, "127.0.0.1", args.port)
+        if not 1 <= args.devices <= MAX_DEVICES:
+            parser.error(f"--devices {args.devices}: use 1 to {MAX_DEVICES} (see Publisher)")
+        devices, host, port = [f"press-{i:03d}" for i in range(args.devices)], "127.0.0.1", args.port
     else:
         parser.error("give --port (local broker) or --endpoint (a real stack)")
+    try:
+        publisher = Publisher(devices, host, port, tls=_tls_context(args) if args.endpoint else None)
+    except (OSError, ssl.SSLError) as error:  # ConnectionError included: refused, or files unreadable
+        sys.exit(f"cannot connect to {host}:{port}: {error}")
     sensors = [s for s in args.sensors.split(",") if s]
     try:
         manifest = run_fleet(publisher, len(devices), args.rate, args.duration, args.seed, sensors,

@@ -11,27 +11,33 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from simulation.series import generate_fleet  # noqa: E402
+from simulation.series import EVENT_KINDS, generate_fleet  # noqa: E402
 
 MARKERS = {"spike": "^", "jump": "s", "drift": "D", "stuck": "x", "limit": "*"}
 
 
 def plot_devices(manifest: dict, table_snapshot: Path, output: Path, *, seed: int, sensors: list[str],
-                 devices_shown: int = 4) -> None:
-    """Regenerate the fleet's series (same seed) and overlay the anomalies the run stored."""
+                 panels: int = 5) -> None:
+    """Regenerate the fleet's series (same seed) and overlay the anomalies the run stored.
+
+    One panel per kind of injected trouble (the first device and sensor it hit),
+    so one picture shows each kind; without any, the first devices.
+    """
     period, start = manifest["period_ms"], manifest["start_ms"]
-    readings = max(1, round(len(manifest["devices"]) and _readings_per_device(manifest)))
-    fleet = generate_fleet(len(manifest["devices"]), readings, seed=seed, sensors=sensors, period_ms=period)
+    fleet = generate_fleet(len(manifest["devices"]), manifest["readings_per_device"], seed=seed, sensors=sensors,
+                           period_ms=period)
     anomalies = [json.loads(line) for line in table_snapshot.read_text().splitlines()]
     anomalies = [a for a in anomalies if a.get("item_type", {}).get("S") == "anomaly"]
-    with_events = sorted({e["device_id"] for e in manifest["events"]})[:devices_shown]
-    shown = with_events or manifest["devices"][:devices_shown]
+    first_of_kind: dict[str, tuple[str, str]] = {}
+    for event in manifest["events"]:
+        first_of_kind.setdefault(event["kind"], (event["device_id"], event["sensor"]))
+    shown = list(dict.fromkeys(first_of_kind[k] for k in EVENT_KINDS if k in first_of_kind))[:panels]
+    shown = shown or [(device_id, sensors[0]) for device_id in manifest["devices"][:panels]]
     figure, axes = plt.subplots(len(shown), 1, figsize=(12, 2.6 * len(shown)), squeeze=False)
-    for axis, device_id in zip(axes[:, 0], shown):
+    for axis, (device_id, sensor) in zip(axes[:, 0], shown):
         index = manifest["devices"].index(device_id)
         series = fleet.devices[index].readings
         events = [e for e in manifest["events"] if e["device_id"] == device_id]
-        sensor = events[0]["sensor"] if events else sensors[0]
         seconds = [i * period / 1000 for i in range(len(series))]
         axis.plot(seconds, [values[sensor] for values in series], linewidth=0.7, color="#3366aa")
         for event in (e for e in events if e["sensor"] == sensor):
@@ -51,7 +57,3 @@ def plot_devices(manifest: dict, table_snapshot: Path, output: Path, *, seed: in
     figure.savefig(output, dpi=110)
     plt.close(figure)
 
-
-def _readings_per_device(manifest: dict) -> int:
-    malformed = sum(manifest["malformed"].values())
-    return (manifest["readings"] + malformed) // len(manifest["devices"])

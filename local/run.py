@@ -1,6 +1,6 @@
 """Run the whole pipeline on this machine, with no AWS account and no services.
 
-    ./run-local.sh [--devices 20] [--rate 5] [--duration 60] [--stack dev] [--output .local-run]
+    ./run-local.sh [--devices 20] [--rate 10] [--duration 60] [--stack dev] [--output .local-run]
 
 Starts a real MQTT broker and moto's server (Kinesis, DynamoDB, S3, KMS) as
 child processes, creates the stream, table, bucket and key from what the
@@ -14,9 +14,9 @@ a snapshot of the metrics table (table.jsonl) for `python -m local.inspect`.
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -25,39 +25,55 @@ from pathlib import Path
 
 import boto3
 
+from handler.layout import QUARANTINE_PREFIX, RAW_PREFIX
+from local import summary as summaries
 from local.bridge import RuleBridge
+from local.failure_destination import ArchiveFailureDestination
+from local.fleet import MAX_DEVICES
 from local.poller import LatencyHistogram, ShardPoller
 from local.processes import free_port, start_module, stop
-from offline.local_aws import provision
+from offline.local_aws import FUNCTION, MAPPING, provision
 from offline.mocks import run_program
 from offline.stack_config import PROJECT_DIR, stack_names
-from simulation.series import SENSOR_PROFILES, InjectedEvent, score
+from simulation.series import SENSOR_PROFILES
+
+# The run waits for the last records as long as something still moves; this long with
+# nothing moving means something is stuck, and the summary says what is missing.
+STALL_TIMEOUT_S = 60.0
+METRIC_LINES_FILE = "processor-metrics.jsonl"
+LOG_FILE = "run.log"
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="./run-local.sh", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
-    parser.add_argument("--rate", type=float, default=5.0, help="messages per second per device (default 5)")
+    parser.add_argument("--devices", type=int, default=20, help=f"simulated devices, up to {MAX_DEVICES} (default 20)")
+    parser.add_argument("--rate", type=float, default=10.0,
+                        help="messages per second per device (default 10); devices x rate = readings/s")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of publishing (default 60)")
     parser.add_argument("--sensors", default=",".join(SENSOR_PROFILES),
                         help=f"comma-separated sensor types (default {','.join(SENSOR_PROFILES)})")
     parser.add_argument("--malformed", type=float, default=0.01, help="fraction of malformed messages (default 0.01)")
     parser.add_argument("--duplicates", type=float, default=0.01, help="fraction published twice (default 0.01)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="same seed, same readings and trouble (default 7)")
     parser.add_argument("--stack", default="dev", help=f"stack whose settings to use ({', '.join(stack_names())})")
-    parser.add_argument("--output", type=Path, default=PROJECT_DIR / ".local-run", help="where results go")
+    parser.add_argument("--output", type=Path, default=PROJECT_DIR / ".local-run",
+                        help="where results go (default .local-run/)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     args = parser.parse_args(argv)
     problems = []
-    if not 1 <= args.devices <= 1000:
-        problems.append(f"--devices {args.devices}: use 1 to 1000")
+    if not 1 <= args.devices <= MAX_DEVICES:
+        problems.append(f"--devices {args.devices}: use 1 to {MAX_DEVICES} (the simulated fleet is one process, "
+                        "and paho's per-client network threads cannot watch more connections); for more load, "
+                        "raise --rate")
     if not 0 < args.rate <= 100:
         problems.append(f"--rate {args.rate}: use more than 0 and at most 100 messages per second per device")
     if args.duration <= 0:
         problems.append(f"--duration {args.duration}: use a positive number of seconds")
-    unknown = [s for s in args.sensors.split(",") if s and s not in SENSOR_PROFILES]
-    if unknown:
-        problems.append(f"--sensors: unknown {', '.join(unknown)}; known: {', '.join(SENSOR_PROFILES)}")
+    sensors = [s.strip() for s in args.sensors.split(",") if s.strip()]
+    unknown = [s for s in sensors if s not in SENSOR_PROFILES]
+    if unknown or not sensors:
+        problems.append(f"--sensors {args.sensors!r}: use one or more of {', '.join(SENSOR_PROFILES)}, "
+                        "comma-separated")
     for name in ("malformed", "duplicates"):
         if not 0 <= getattr(args, name) < 0.5:
             problems.append(f"--{name} {getattr(args, name)}: use a fraction from 0 to 0.5")
@@ -65,6 +81,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         problems.append(f"--stack {args.stack}: no Pulumi.{args.stack}.yaml; stacks: {', '.join(stack_names())}")
     if problems:
         parser.error("; ".join(problems))
+    args.sensor_list = sensors
     return args
 
 
@@ -75,14 +92,21 @@ class LocalRun:
         self.args = args
         self.output: Path = args.output
         self.output.mkdir(parents=True, exist_ok=True)
-        for stale in ("rule-errors.jsonl", "fleet.json"):
+        for stale in ("rule-errors.jsonl", "fleet.json", "summary.json"):
             (self.output / stale).unlink(missing_ok=True)
         self.children: list[subprocess.Popen] = []
+        self.started = time.monotonic()
         # The handler prints its EMF metric lines on stdout, as in Lambda (where they become
-        # metrics): keep them in a file, out of the display.
+        # metrics): keep them in a file, out of the display, and count them at the end.
         self.console = sys.stdout
-        self.metrics_sink = open(self.output / "processor-metrics.jsonl", "w", encoding="utf-8")
+        self.metrics_sink = open(self.output / METRIC_LINES_FILE, "w", encoding="utf-8")
         sys.stdout = self.metrics_sink
+        # Warnings and errors of the processor, pollers and bridge (tracebacks included) go to a
+        # file: on the terminal they would bury the progress line; the summary points to it.
+        self.log_handler = logging.FileHandler(self.output / LOG_FILE, mode="w", encoding="utf-8")
+        self.log_handler.setLevel(logging.WARNING)
+        self.log_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(self.log_handler)
 
     def start(self) -> None:
         self.broker_port = free_port()
@@ -91,20 +115,29 @@ class LocalRun:
         self.children.append(start_module("local.moto_server", moto_port, self.output / "moto.log"))
         endpoint = f"http://127.0.0.1:{moto_port}"
         os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_ENDPOINT_URL=endpoint)
-        self.pipeline = provision(run_program(self.args.stack), endpoint)
+        program = run_program(self.args.stack)
+        self.pipeline = provision(program, endpoint)
+        factor = int(program.one(MAPPING).inputs.get("parallelizationFactor", 1))
+        if factor > 1:
+            sys.stderr.write(f"note: the {self.args.stack} stack's mapping runs {factor} batches per shard at once; "
+                             "the local poller runs one (the same order per device, less concurrency)\n")
         os.environ.update(self.pipeline.function_environment, AWS_DEFAULT_REGION=self.pipeline.region)
         self.kinesis = boto3.client("kinesis", region_name=self.pipeline.region)
+        self.s3 = boto3.client("s3", region_name=self.pipeline.region)
         # The real processor, imported as Lambda would once its environment is set.
         self.handler = importlib.import_module("handler.index")
         self.bridge = RuleBridge(self.broker_port, self.kinesis, self.pipeline.stream_name,
                                  self.output / "rule-errors.jsonl")
         self.bridge.start()
+        self.failure_destination = ArchiveFailureDestination(
+            self.s3, self.pipeline.archive_bucket, program.one(MAPPING).outputs["uuid"],
+            program.one(FUNCTION).outputs["arn"], self.pipeline.stream_arn, self.output)
         self.latencies = LatencyHistogram()
         shards = self.kinesis.list_shards(StreamName=self.pipeline.stream_name)["Shards"]
         self.pollers = [
             ShardPoller(self.kinesis, self.pipeline.stream_name, self.pipeline.stream_arn, shard["ShardId"],
                         self.pipeline.mapping, self._invoke, self.pipeline.function_name,
-                        self.pipeline.function_timeout_seconds, self.output / "failed", self.latencies)
+                        self.pipeline.function_timeout_seconds, self.failure_destination, self.latencies)
             for shard in shards
         ]
         for poller in self.pollers:
@@ -115,40 +148,63 @@ class LocalRun:
 
     def publish(self) -> dict:
         args = self.args
-        fleet = subprocess.Popen([
-            sys.executable, "-m", "local.fleet", "--port", str(self.broker_port), "--devices", str(args.devices),
-            "--rate", str(args.rate), "--duration", str(args.duration), "--sensors", args.sensors,
-            "--seed", str(args.seed), "--malformed", str(args.malformed), "--duplicates", str(args.duplicates),
-            "--manifest", str(self.output / "fleet.json"),
-        ], stderr=subprocess.DEVNULL)
+        with open(self.output / "fleet.log", "wb") as fleet_log:
+            fleet = subprocess.Popen([
+                sys.executable, "-m", "local.fleet", "--port", str(self.broker_port), "--devices", str(args.devices),
+                "--rate", str(args.rate), "--duration", str(args.duration), "--sensors", ",".join(args.sensor_list),
+                "--seed", str(args.seed), "--malformed", str(args.malformed), "--duplicates", str(args.duplicates),
+                "--manifest", str(self.output / "fleet.json"),
+            ], stderr=fleet_log)
         self.children.append(fleet)
         self.started = time.monotonic()
         while fleet.poll() is None:
             self._progress("publishing")
+            self._raise_if_broken()
             time.sleep(1)
         if fleet.returncode != 0:
-            raise RuntimeError(f"the simulated fleet failed with exit code {fleet.returncode}")
+            raise RuntimeError(f"the simulated fleet failed with exit code {fleet.returncode}; "
+                               f"see {self.output / 'fleet.log'}")
+        self.publishing_ended = time.monotonic()
+        self.backlog_when_publishing_ended = self.bridge.forwarded - self._processed()
         return json.loads((self.output / "fleet.json").read_text())
 
-    def drain(self, timeout_s: float = 120.0) -> None:
-        """Wait until everything published has gone through the bridge and the processor."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+    def drain(self, manifest: dict) -> None:
+        """Wait until every acknowledged message has gone through the rule and the processor.
+
+        No fixed deadline: a slow machine gets the time it needs as long as records
+        keep moving; after a stall (nothing moving for well over a batching window),
+        stop and let the summary say what is missing.
+        """
+        stall_timeout_s = max(STALL_TIMEOUT_S, 3 * self.pipeline.mapping.batching_window_seconds)
+        acknowledged = manifest["published"] - manifest["publish_failures"]
+        moved_at, last_counts = time.monotonic(), None
+        while True:
             self._progress("draining")
-            settled = self.bridge.received == self._bridge_handled()
-            if settled and self._processed() >= self.bridge.forwarded:
+            self._raise_if_broken()
+            counts = (self.bridge.received, self.bridge.forwarded + self.bridge.rejected, self._processed())
+            if counts[0] >= acknowledged and counts[1] == counts[0] and counts[2] >= self.bridge.forwarded:
+                break
+            if counts != last_counts:
+                moved_at, last_counts = time.monotonic(), counts
+            elif time.monotonic() - moved_at > stall_timeout_s:
+                sys.stderr.write(f"\nnothing moved for {stall_timeout_s:.0f} s: received {counts[0]} of "
+                                 f"{acknowledged} messages, processed {counts[2]} of {self.bridge.forwarded} "
+                                 "records; summarizing what arrived\n")
                 break
             time.sleep(0.5)
-        self.finished = time.monotonic()
         for poller in self.pollers:
             poller.stop()
         for poller in self.pollers:
-            poller.join(timeout=30)
+            poller.join(timeout=self.pipeline.function_timeout_seconds)
         self.bridge.stop()
+        self._raise_if_broken()
         sys.stderr.write("\n")
 
-    def _bridge_handled(self) -> int:
-        return self.bridge.forwarded + self.bridge.rejected
+    def _raise_if_broken(self) -> None:
+        for part in (self.bridge, *self.pollers):
+            if part.error is not None:
+                raise RuntimeError(f"the local {'rule bridge' if part is self.bridge else part.name} stopped: "
+                                   f"{part.error!r}; see {self.output / LOG_FILE} and {self.output / 'moto.log'}")
 
     def _processed(self) -> int:
         return sum(p.records_done for p in self.pollers)
@@ -163,105 +219,54 @@ class LocalRun:
         )
         sys.stderr.flush()
 
+    def timing(self) -> dict:
+        last_done = max((p.last_done_at for p in self.pollers), default=self.publishing_ended)
+        publishing_s = self.publishing_ended - self.started
+        flowing_s = max(last_done, self.publishing_ended) - self.started
+        return {
+            "publishing_s": round(publishing_s, 1),
+            "flowing_s": round(flowing_s, 1),
+            "backlog_when_publishing_ended": self.backlog_when_publishing_ended,
+            "drain_s": round(max(0.0, last_done - self.publishing_ended), 1),
+            "latency_ms": {f"p{int(q * 100)}": self.latencies.percentile(q) for q in (0.5, 0.95, 0.99)},
+        }
+
     def stop(self) -> None:
         for child in reversed(self.children):
             stop(child)
         sys.stdout = self.console
         self.metrics_sink.close()
+        logging.getLogger().removeHandler(self.log_handler)
+        self.log_handler.close()
 
 
-def _table_items(pipeline) -> list[dict]:
-    dynamodb = boto3.client("dynamodb", region_name=pipeline.region)
-    items, kwargs = [], {"TableName": pipeline.table_name}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _quarantined(pipeline) -> list[dict]:
-    s3 = boto3.client("s3", region_name=pipeline.region)
-    lines = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=pipeline.archive_bucket, Prefix="quarantine/"):
-        for entry in page.get("Contents", []):
-            body = s3.get_object(Bucket=pipeline.archive_bucket, Key=entry["Key"])["Body"].read()
-            lines.extend(json.loads(line) for line in gzip.decompress(body).decode().splitlines())
-    return lines
-
-
-def summarize(run: LocalRun, manifest: dict) -> dict:
+def summarize_run(run: LocalRun, manifest: dict) -> dict:
+    """Read the stores before the servers stop, save the table snapshot, and summarize."""
     pipeline = run.pipeline
-    items = _table_items(pipeline)
-    windows = [i for i in items if i.get("item_type", {}).get("S") == "metrics"]
-    anomalies = [i for i in items if i.get("item_type", {}).get("S") == "anomaly"]
-    quarantined = _quarantined(pipeline)
-    stored = sum(int(w["reading_count"]["N"]) for w in windows)
-    by_kind: dict[str, int] = {}
-    for anomaly in anomalies:
-        by_kind[anomaly["kind"]["S"]] = by_kind.get(anomaly["kind"]["S"], 0) + 1
-    period, start = manifest["period_ms"], manifest["start_ms"]
-    detections = [(a["device_id"]["S"], a["sensor"]["S"], (int(a["timestamp_ms"]["N"]) - start) // period,
-                   a["kind"]["S"]) for a in anomalies]
-    events = [InjectedEvent(e["device_id"], e["sensor"], e["kind"], e["start"], e["end"]) for e in manifest["events"]]
-    quality = {kind: {"injected": s.injected, "detected": s.detected_events, "detections": s.detections,
-                      "precision": round(s.precision, 3), "recall": round(s.recall, 3)}
-               for kind, s in score(events, detections).items()}
-    failed = sum(p.records_to_failure_destination for p in run.pollers)
-    duplicates_dropped = run.bridge.forwarded - stored - len(quarantined) - failed
-    elapsed = run.finished - run.started
-    # Throughput over the time readings were flowing: first publish to last batch stored.
-    flowing = max((p.last_done_at for p in run.pollers), default=run.finished) - run.started
-    accounted = stored + len(quarantined) + run.bridge.rejected + duplicates_dropped + failed
-    with open(run.output / "table.jsonl", "w", encoding="utf-8") as snapshot:
-        for item in items:
-            snapshot.write(json.dumps(item) + "\n")
-    return {
-        "published": manifest["published"],
-        "published_readings": manifest["readings"],
-        "published_duplicates": manifest["duplicates"],
-        "published_malformed": manifest["malformed"],
-        "publish_failures": manifest["publish_failures"],
-        "rule_errors": run.bridge.rejected,
-        "records_into_stream": run.bridge.forwarded,
-        "readings_stored": stored,
-        "duplicates_dropped": duplicates_dropped,
-        "quarantined": len(quarantined),
-        "quarantine_reasons": {r: sum(1 for q in quarantined if q["reason"] == r) for r in
-                               sorted({q["reason"] for q in quarantined})},
-        "sent_to_failure_destination": failed,
-        "every_message_accounted_for": accounted == manifest["published"] and stored == manifest["readings"],
-        "anomalies_by_kind": dict(sorted(by_kind.items())),
-        "detection": quality,
-        "throughput_readings_per_s": round(stored / flowing, 1) if flowing > 0 else None,
-        "latency_ms": {f"p{int(q * 100)}": run.latencies.percentile(q) for q in (0.5, 0.95, 0.99)},
+    items = list(summaries.table_items(boto3.client("dynamodb", region_name=pipeline.region), pipeline.table_name))
+    summaries.save_snapshot(items, run.output / summaries.SNAPSHOT_FILE)
+    run.metrics_sink.flush()
+    stores = {
+        "table_items": items,
+        "raw_line_count": sum(1 for _ in summaries.archive_lines(run.s3, pipeline.archive_bucket, RAW_PREFIX)),
+        "quarantine_lines": list(summaries.archive_lines(run.s3, pipeline.archive_bucket, QUARANTINE_PREFIX)),
+        "failure_destination_records": sum(p.records_to_failure_destination for p in run.pollers),
+        "failure_destination_distinct": len(run.failure_destination.distinct_records),
+    }
+    summary = summaries.summarize(manifest, stores, summaries.processor_metrics(run.output / METRIC_LINES_FILE), {
+        "received": run.bridge.received, "rule_errors": run.bridge.rejected, "forwarded": run.bridge.forwarded,
         "invocations": sum(p.invocations for p in run.pollers),
         "partial_batch_retries": sum(p.partial_retries for p in run.pollers),
-        "elapsed_s": round(elapsed, 1),
+        "function_errors": sum(p.function_errors for p in run.pollers),
+        "timing": run.timing(),
+    })
+    summary["settings"] = {
+        "stack": run.args.stack, "devices": run.args.devices, "rate": run.args.rate, "duration": run.args.duration,
+        "sensors": run.args.sensor_list, "seed": run.args.seed, "malformed": run.args.malformed,
+        "duplicates": run.args.duplicates, "batch_size": pipeline.mapping.batch_size,
+        "batching_window_s": pipeline.mapping.batching_window_seconds, "shards": len(run.pollers),
     }
-
-
-def print_summary(summary: dict, output: Path) -> None:
-    print(f"""
-Published {summary['published']} messages: {summary['published_readings']} readings, \
-{summary['published_duplicates']} duplicates, {sum(summary['published_malformed'].values())} malformed
-  rule errors (kept by the rule's error action): {summary['rule_errors']}
-  records into Kinesis:                          {summary['records_into_stream']}
-  readings stored (once each):                   {summary['readings_stored']}
-  duplicates recognised and dropped:             {summary['duplicates_dropped']}
-  quarantined:                                   {summary['quarantined']} {summary['quarantine_reasons']}
-  sent to the on-failure destination:            {summary['sent_to_failure_destination']}
-  every message accounted for:                   {'yes' if summary['every_message_accounted_for'] else 'NO'}
-Anomalies by kind: {summary['anomalies_by_kind']}
-Detection against the injected labels:""")
-    for kind, quality in summary["detection"].items():
-        print(f"  {kind:6s} injected {quality['injected']:4d}  detected {quality['detected']:4d}  "
-              f"precision {quality['precision']:.3f}  recall {quality['recall']:.3f}")
-    latency = summary["latency_ms"]
-    print(f"Throughput {summary['throughput_readings_per_s']} readings/s over {summary['elapsed_s']} s; "
-          f"end-to-end latency p50 {latency['p50']} ms, p95 {latency['p95']} ms, p99 {latency['p99']} ms")
-    print(f"Results in {output}: summary.json, readings.png, table.jsonl (inspect with `python -m local.inspect`)")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,17 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run.start()
         manifest = run.publish()
-        run.drain()
-        summary = summarize(run, manifest)
+        run.drain(manifest)
+        summary = summarize_run(run, manifest)
     finally:
         run.stop()
     (args.output / "summary.json").write_text(json.dumps(summary, indent=2))
     if not args.no_plot:
         from local.plot import plot_devices
 
-        plot_devices(manifest, args.output / "table.jsonl", args.output / "readings.png", seed=args.seed,
-                     sensors=[s for s in args.sensors.split(",") if s])
-    print_summary(summary, args.output)
+        plot_devices(manifest, args.output / summaries.SNAPSHOT_FILE, args.output / "readings.png", seed=args.seed,
+                     sensors=args.sensor_list)
+    print(summaries.render(summary, args.output))
     return 0 if summary["every_message_accounted_for"] else 1
 
 

@@ -1,5 +1,9 @@
 """A short local run, end to end: every published message is accounted for,
-duplicates are stored once, injected anomalies are detected."""
+duplicates are stored once, injected anomalies are detected.
+
+Nothing here depends on timing: the run waits for every record however slow
+the machine, and the assertions are about counts and labels only.
+"""
 
 import json
 import subprocess
@@ -9,6 +13,7 @@ import pytest
 
 from local.fleet import MALFORMED_KINDS
 from offline.stack_config import PROJECT_DIR
+from simulation.series import EVENT_KINDS
 
 RULE_REJECTED_KINDS = {"not_json", "json_array"}
 
@@ -17,26 +22,30 @@ RULE_REJECTED_KINDS = {"not_json", "json_array"}
 def run(tmp_path_factory):
     output = tmp_path_factory.mktemp("local-run")
     completed = subprocess.run(
-        [sys.executable, "-m", "local.run", "--devices", "8", "--rate", "10", "--duration", "12",
-         "--malformed", "0.03", "--duplicates", "0.03", "--seed", "11", "--output", str(output)],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+        # 400 readings per device: long enough for every kind of trouble with this seed.
+        [sys.executable, "-m", "local.run", "--devices", "8", "--rate", "25", "--duration", "16",
+         "--malformed", "0.03", "--duplicates", "0.03", "--seed", "3", "--output", str(output)],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900,
     )
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-3000:]
+    log = output / "run.log"
+    assert completed.returncode == 0, "\n".join([completed.stdout[-2000:], completed.stderr[-2000:],
+                                                 log.read_text()[-3000:] if log.exists() else ""])
     return output, json.loads((output / "summary.json").read_text()), json.loads((output / "fleet.json").read_text())
 
 
 def test_every_published_message_is_accounted_for(run):
     _, summary, fleet = run
     assert summary["every_message_accounted_for"] is True
-    assert summary["published"] == fleet["published"] > 900
-    assert summary["publish_failures"] == 0
+    assert summary["published"] == fleet["published"] > 3000
+    assert summary["publish_failures"] == summary["never_reached_rule"] == summary["unaccounted"] == 0
     assert summary["sent_to_failure_destination"] == 0
 
 
 def test_each_good_reading_is_stored_once_and_duplicates_are_dropped(run):
     _, summary, fleet = run
-    assert summary["readings_stored"] == fleet["readings"]
-    assert summary["duplicates_dropped"] == fleet["duplicates"] > 0
+    assert summary["readings_stored"] == summary["readings_archived"] == fleet["readings"]
+    # The processor reports at least the injected duplicates (a retried batch adds its own).
+    assert summary["duplicates_dropped"] >= fleet["duplicates"] > 0
 
 
 def test_malformed_messages_are_kept_by_the_rule_or_quarantined(run):
@@ -51,14 +60,21 @@ def test_malformed_messages_are_kept_by_the_rule_or_quarantined(run):
 def test_injected_anomalies_are_detected(run):
     _, summary, _ = run
     injected = {kind: q for kind, q in summary["detection"].items() if q["injected"]}
-    assert injected, "the run injected no anomalies"
+    assert set(injected) == set(EVENT_KINDS), f"this seed should inject every kind: {summary['detection']}"
     for kind, quality in injected.items():
         assert quality["recall"] == 1.0, f"{kind}: {quality}"
-        assert quality["precision"] >= 0.9, f"{kind}: {quality}"
+        # Detection quality proper is bench/detection_quality.py's business; here, only that the
+        # detector is not calling everything an anomaly.
+        assert quality["precision"] >= 0.5, f"{kind}: {quality}"
 
 
-def test_run_leaves_a_plot_and_a_table_snapshot(run):
+def test_run_leaves_a_plot_a_table_snapshot_and_a_strict_json_summary(run):
     output, _, _ = run
+
+    def reject(constant):
+        raise ValueError(f"summary.json holds {constant}, which is not JSON")
+
+    json.loads((output / "summary.json").read_text(), parse_constant=reject)
     assert (output / "readings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (output / "table.jsonl").read_text().count("#metrics") > 0
 
@@ -71,4 +87,9 @@ def test_inspect_shows_a_devices_metrics_and_anomalies_in_time_order(run, capsys
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(" METRICS " in line or " ANOMALY " in line for line in lines)
     assert lines == sorted(lines)
+    first_minute = lines[0][:16]  # YYYY-MM-DDTHH:MM
+    assert inspect.main(["--device", "press-000", "--snapshot", str(output / "table.jsonl"),
+                         "--from", first_minute, "--to", first_minute]) == 0
+    in_range = capsys.readouterr().out.splitlines()
+    assert in_range and all(line.startswith(first_minute) for line in in_range)
     assert inspect.main(["--device", "press-999", "--snapshot", str(output / "table.jsonl")]) == 1
