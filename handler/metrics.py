@@ -9,7 +9,7 @@ import time
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 
 if TYPE_CHECKING:
-    from typing import TextIO
+    from typing import Callable, TextIO
 
 from handler import layout
 from handler.processor import BatchReport
@@ -31,6 +31,18 @@ def _document(namespace: str, dimensions: dict[str, str], values: dict[str, tupl
     return json.dumps(document, separators=(",", ":"))
 
 
+# Where emit() writes when no stream is given; None is stdout, as Lambda reads it. A host that
+# runs the handler on several threads at once (the local run) sets one thread-safe writer here:
+# one text stream shared by threads can interleave or corrupt their lines.
+_sink: Callable[[str], object] | None = None
+
+
+def set_sink(write: Callable[[str], object] | None) -> None:
+    """Send every EMF document to `write` (called once per invocation's lines); None: stdout again."""
+    global _sink
+    _sink = write
+
+
 def emit(report: BatchReport, namespace: str, function_name: str, latency_ms: float,
          stream: TextIO | None = None) -> None:
     dimensions = {layout.METRIC_DIMENSION_FUNCTION: function_name}
@@ -47,4 +59,8 @@ def emit(report: BatchReport, namespace: str, function_name: str, latency_ms: fl
     for kind, count in sorted(report.anomalies.items()):
         lines.append(_document(namespace, {**dimensions, layout.METRIC_DIMENSION_ANOMALY_KIND: kind},
                                {layout.METRIC_ANOMALIES: (count, "Count")}))
-    (stream or sys.stdout).write("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    if stream is not None:
+        stream.write(text)
+    else:
+        (_sink or sys.stdout.write)(text)

@@ -30,6 +30,7 @@ from local import summary as summaries
 from local.bridge import RuleBridge
 from local.failure_destination import ArchiveFailureDestination
 from local.fleet import MAX_DEVICES
+from local.metric_sink import MetricLineSink
 from local.poller import LatencyHistogram, ShardPoller
 from local.processes import free_port, start_module, stop
 from offline.local_aws import FUNCTION, MAPPING, provision
@@ -96,11 +97,11 @@ class LocalRun:
             (self.output / stale).unlink(missing_ok=True)
         self.children: list[subprocess.Popen] = []
         self.started = time.monotonic()
-        # The handler prints its EMF metric lines on stdout, as in Lambda (where they become
-        # metrics): keep them in a file, out of the display, and count them at the end.
-        self.console = sys.stdout
-        self.metrics_sink = open(self.output / METRIC_LINES_FILE, "w", encoding="utf-8")
-        sys.stdout = self.metrics_sink
+        # The handler prints its EMF metric lines on stdout in Lambda (where they become metrics);
+        # here several pollers invoke it at once, so its lines go to one thread-safe file writer,
+        # out of the display, and are counted at the end.
+        self.metrics_sink = MetricLineSink(self.output / METRIC_LINES_FILE)
+        self.metrics_sink.install()
         # Warnings and errors of the processor, pollers and bridge (tracebacks included) go to a
         # file: on the terminal they would bury the progress line; the summary points to it.
         self.log_handler = logging.FileHandler(self.output / LOG_FILE, mode="w", encoding="utf-8")
@@ -234,7 +235,6 @@ class LocalRun:
     def stop(self) -> None:
         for child in reversed(self.children):
             stop(child)
-        sys.stdout = self.console
         self.metrics_sink.close()
         logging.getLogger().removeHandler(self.log_handler)
         self.log_handler.close()
