@@ -1,12 +1,15 @@
 """Inject misconfigurations into the real program's resources and see whether the
 policy check catches each with the policy meant to catch it.
 
-    python -m offline.mutations [--stack dev] [--preview]
+    python -m offline.mutations [--stack dev] [--preview] [--default-levels]
 
 prints a Markdown table of mutations, the policy expected to catch each, and
 whether it did; exits 1 if an applicable mutation went uncaught. A mutation is
-caught when its intended policy reports a mandatory violation on the mutated
-resource (stack policies: anywhere) under the stack's policy configuration.
+caught when its intended policy reports a violation at the mutation's level
+(mandatory, except for the few policies that are advisory by design) on the
+mutated resource (stack policies: anywhere) under the stack's policy
+configuration, or, with `--default-levels`, under no configuration at all: the
+pack's own levels and settings, which is what a team reusing the pack gets.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Mutation:
     edit: Edit | None = None
     remove: bool = False
     add: tuple[str, str, dict] | None = None  # (type, name, wire properties) of a new resource
+    # The level the intended policy must report it at, with the default levels
+    # and with the shipped configs alike.
+    level: str = "mandatory"
 
 
 def set_path(path: str, value) -> Edit:
@@ -267,23 +273,26 @@ def apply(mutation: Mutation, resources: list[RegisteredResource]) -> tuple[list
 class MutationResult:
     mutation: Mutation
     caught: bool
-    reported: list[str]  # every mandatory policy that fired
+    reported: list[str]  # every policy that fired at the mutation's level
     # False when the mutation cannot be injected: in a first preview, policy
     # documents built from ARNs are unknown as a whole.
     applicable: bool = True
 
 
-def run_mutations(run: ProgramRun, mutations: Sequence[Mutation] = MUTATIONS) -> list[MutationResult]:
+def run_mutations(run: ProgramRun, mutations: Sequence[Mutation] = MUTATIONS,
+                  default_levels: bool = False) -> list[MutationResult]:
     """Each mutation through the whole check: Analyze of every resource, then AnalyzeStack.
 
-    An unchanged resource gets the same verdict as in the unmutated run, so
-    only the resources a mutation touched are analyzed again.
+    With `default_levels`, the pack gets no configuration (its own levels and
+    settings); otherwise the stack's shipped one. An unchanged resource gets the
+    same verdict as in the unmutated run, so only the resources a mutation
+    touched are analyzed again.
     """
     baseline = analyzed_resources(run)
     provider_of = providers(run)
     results = []
     with PolicyAnalyzer(project_name(), run.stack, run.preview, run.config) as analyzer:
-        analyzer.configure(load_policy_config(default_policy_config(run.stack)))
+        analyzer.configure({} if default_levels else load_policy_config(default_policy_config(run.stack)))
         verdicts = {id(resource): analyzer.analyze(resource, provider_of(resource)) for resource in baseline}
         for mutation in mutations:
             try:
@@ -295,21 +304,21 @@ def run_mutations(run: ProgramRun, mutations: Sequence[Mutation] = MUTATIONS) ->
                           for violation in (verdicts[id(resource)] if id(resource) in verdicts
                                             else analyzer.analyze(resource, provider_of(resource)))]
             violations += analyzer.analyze_stack(mutated, provider_of)
-            mandatory = [v for v in violations if v.level == "mandatory"]
-            caught = any(v.policy == mutation.policy and (not urn or v.urn == urn) for v in mandatory)
-            results.append(MutationResult(mutation, caught, sorted({v.policy for v in mandatory})))
+            at_level = [v for v in violations if v.level == mutation.level]
+            caught = any(v.policy == mutation.policy and (not urn or v.urn == urn) for v in at_level)
+            results.append(MutationResult(mutation, caught, sorted({v.policy for v in at_level})))
     return results
 
 
 def markdown_table(results: list[MutationResult]) -> str:
-    lines = ["| mutation | resource | intended policy | caught |", "| --- | --- | --- | --- |"]
+    lines = ["| mutation | resource | intended policy | level | caught |", "| --- | --- | --- | --- | --- |"]
     for result in results:
         m = result.mutation
         if not result.applicable:
             verdict = "n/a (unknown in a first preview)"
         else:
             verdict = "yes" if result.caught else "NO (" + (", ".join(result.reported) or "nothing") + ")"
-        lines.append(f"| {m.name} | `{m.resource_type.rsplit(':', 1)[-1]}` | `{m.policy}` | {verdict} |")
+        lines.append(f"| {m.name} | `{m.resource_type.rsplit(':', 1)[-1]}` | `{m.policy}` | {m.level} | {verdict} |")
     applicable = [r for r in results if r.applicable]
     lines.append("")
     lines.append(f"{sum(r.caught for r in applicable)} of {len(applicable)} applicable mutations caught by the "
@@ -321,8 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.mutations", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--preview", action="store_true", help="mutate a first preview instead of an update")
+    parser.add_argument("--default-levels", action="store_true",
+                        help="configure the pack with nothing (its default levels) instead of the stack's config")
     args = parser.parse_args(argv)
-    results = run_mutations(run_program(args.stack, preview=args.preview))
+    results = run_mutations(run_program(args.stack, preview=args.preview), default_levels=args.default_levels)
     print(markdown_table(results))
     return 0 if all(r.caught for r in results if r.applicable) else 1
 

@@ -1,7 +1,7 @@
 """The policy check without cloud credentials or the Pulumi CLI.
 
     python -m offline.policy_check --stack dev [--preview | --update] [--json]
-                                   [--policy-pack-config FILE]
+                                   [--policy-pack-config FILE | --default-levels]
 
 Runs the program under mocks for the stack (as a first preview, with unknown
 outputs, and as an update, with known ones; both unless a flag picks one),
@@ -133,14 +133,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--preview", action="store_true", help="only a first preview (unknown outputs)")
     modes.add_argument("--update", action="store_true", help="only an update (known outputs)")
-    parser.add_argument("--policy-pack-config", type=Path,
-                        help="policy configuration JSON, as for `pulumi preview --policy-pack-config` "
-                             "(default: policies/config/<stack>.json if present)")
+    configs = parser.add_mutually_exclusive_group()
+    configs.add_argument("--policy-pack-config", type=Path,
+                         help="policy configuration JSON, as for `pulumi preview --policy-pack-config` "
+                              "(default: policies/config/<stack>.json if present)")
+    configs.add_argument("--default-levels", action="store_true",
+                         help="no policy configuration: the pack's own levels and settings, as "
+                              "`pulumi preview --policy-pack policies` without a config file")
     parser.add_argument("--json", action="store_true", help="print the violations as JSON")
     args = parser.parse_args(argv)
 
     previews = [True] if args.preview else [False] if args.update else [True, False]
-    config_path = args.policy_pack_config or default_policy_config(args.stack)
+    config_path = None if args.default_levels else args.policy_pack_config or default_policy_config(args.stack)
     try:
         policy_config = load_policy_config(config_path)
     except (OSError, json.JSONDecodeError) as error:

@@ -9,7 +9,6 @@ from functools import partial
 from pulumi_policy import Severity
 
 from policy_kit import (
-    ADVISORY,
     MANDATORY,
     as_list,
     documents,
@@ -158,6 +157,6 @@ POLICIES = [
         "lambda-permission-source-scoped",
         "Lambda permissions for an AWS service name the source resource or account (no confused deputy).",
         resource_types=["aws:lambda/permission:Permission"], validate=_permission_source_scoped,
-        enforcement_level=ADVISORY, severity=Severity.MEDIUM,
+        enforcement_level=MANDATORY, severity=Severity.MEDIUM,
         remediation="Set source_arn (or source_account) to the resource that invokes the function."),
 ]

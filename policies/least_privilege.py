@@ -11,7 +11,6 @@ from functools import partial
 from pulumi_policy import Severity
 
 from policy_kit import (
-    ADVISORY,
     MANDATORY,
     as_list,
     documents,
@@ -120,6 +119,56 @@ def _thing_scoped(properties, _settings, report):
                        f"{resource!r}: scope it to the connecting thing with {THING_NAME_VARIABLE}")
 
 
+ARN = re.compile(r"^arn:[^:]*:(?P<service>[^:]*):(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)$")
+# A resource type ahead of the name (`log-group:`, `alarm:`, `trail/`); S3 ARNs have none.
+RESOURCE_TYPE = re.compile(r"^[A-Za-z0-9-]+[:/]")
+UNTYPED_ARN_SERVICES = {"s3"}
+# What a name made only of these matches: every resource of its type.
+NAMELESS = set("*?/:")
+# Condition operators that narrow a grant when their key matches; a negated
+# operator, or one ending in IfExists (true when the key is absent), narrows nothing.
+NARROWING_OPERATORS = re.compile(r"^(?:For(?:Any|All)Value:)?(?:ArnLike|ArnEquals|StringLike|StringEquals)$")
+
+
+def is_account_wide(arn: str) -> bool:
+    """An ARN pattern that matches every resource of its type in the account (or in any account)."""
+    match = ARN.match(arn)
+    if match is None:
+        return False
+    if match["account"] == "*":
+        return True
+    resource = match["resource"]
+    name = resource if match["service"] in UNTYPED_ARN_SERVICES else RESOURCE_TYPE.sub("", resource, count=1)
+    return set(name) <= NAMELESS
+
+
+def _arn_conditions(statement: dict):
+    """(operator, key, ARN values) of each condition key whose values are ARNs."""
+    for operator, keys in (statement.get("Condition") or {}).items():
+        for key, values in (keys.items() if isinstance(keys, dict) else []):
+            arns = [value for value in as_list(values) if isinstance(value, str) and value.startswith("arn:")]
+            if arns:
+                yield operator, key, arns
+
+
+def _service_grants_scoped(properties, _settings, report):
+    for path, statements in documents(properties, _paths(KEY_POLICY_PATHS)):
+        for index, statement in enumerate(statements):
+            services = as_list(get_path(statement, "Principal.Service"))
+            if not is_allow(statement) or not services:
+                continue
+            conditions = list(_arn_conditions(statement))
+            wide = [(key, arn) for _operator, key, arns in conditions for arn in arns if is_account_wide(arn)]
+            # Condition keys are ANDed, the values of one key ORed: one key all of
+            # whose values name this stack's resources scopes the whole statement.
+            scoped = any(NARROWING_OPERATORS.match(operator) and not any(map(is_account_wide, arns))
+                         for operator, _key, arns in conditions)
+            if wide and not scoped:
+                patterns = ", ".join(f"{key} {arn!r}" for key, arn in wide)
+                report(f"{path} {statement_label(statement, index)} lets {', '.join(map(str, services))} use the "
+                       f"key for every resource of the account ({patterns}): name this stack's own resources")
+
+
 def _lockout_safety_check(properties, _settings, report):
     if properties.get("bypassPolicyLockoutSafetyCheck") is True:
         report("bypassPolicyLockoutSafetyCheck is true: a key policy that locks everyone out would be accepted")
@@ -146,10 +195,10 @@ POLICIES = [
         "Bucket, topic and queue policies allow exact actions only (a wildcard in a Deny is fine).",
         resource_types=RESOURCE_POLICY_PATHS, validate=_no_wildcard_actions(RESOURCE_POLICY_PATHS),
         remediation="List the exact actions each principal needs."),
-    resource_policy(
+    least_privilege_policy(
         "iam-policy-no-wildcard-resource",
         "IAM policies grant actions on named resources, except actions AWS only authorizes on `*`.",
-        resource_types=IAM_POLICY_PATHS, validate=_no_wildcard_resource, enforcement_level=ADVISORY,
+        resource_types=IAM_POLICY_PATHS, validate=_no_wildcard_resource,
         severity=Severity.HIGH, remediation="Replace \"*\" with the ARNs of the stack's resources.",
         config={"allowedActions": string_list_setting(RESOURCELESS_ACTIONS, "Actions that may use Resource \"*\"")}),
     least_privilege_policy(
@@ -165,6 +214,13 @@ POLICIES = [
         "IoT policies scope connect, publish, subscribe and receive to the connecting thing's own name.",
         resource_types=IOT_POLICY_PATHS, validate=_thing_scoped,
         remediation="Use resources such as arn:aws:iot:<region>:<account>:client/${iot:Connection.Thing.ThingName}."),
+    least_privilege_policy(
+        "kms-key-policy-service-scoped",
+        "Key policy statements for AWS service principals are scoped to this stack's resources, not to every "
+        "log group, alarm or trail of the account.",
+        resource_types=KEY_POLICY_PATHS, validate=_service_grants_scoped,
+        remediation="Condition the statement on this stack's own ARNs (kms:EncryptionContext:aws:logs:arn = "
+                    "each log group's ARN, aws:SourceArn = the stack's alarms or trail), not on `log-group:*`."),
     least_privilege_policy(
         "kms-key-lockout-safety-check", "KMS keys keep AWS's policy lock-out safety check.",
         resource_types=KEY_POLICY_PATHS, validate=_lockout_safety_check, severity=Severity.MEDIUM,

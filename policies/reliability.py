@@ -1,7 +1,9 @@
 """Reliability and audit: no reading silently dropped between IoT Core and the
 processor, alarms that reach someone, and an audit trail that covers the account.
 
-Advisory by default (teams tune these); the project's stack configs make them mandatory.
+Mandatory by default: each rule is a way a reading or an audit record is lost
+without anyone noticing. What teams reasonably tune is a setting (the retry
+bound, the maximum record age, the allowed runtimes), not the rule's level.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from functools import partial
 from pulumi_policy import Severity
 
 from policy_kit import (
-    ADVISORY,
+    MANDATORY,
     as_list,
     describe,
     get_path,
@@ -31,7 +33,7 @@ TRAIL_COVERAGE_DEFAULTS = {"isMultiRegionTrail": False, "includeGlobalServiceEve
 SUPPORTED_RUNTIMES = ["python3.12", "python3.13", "python3.14", "nodejs20.x", "nodejs22.x", "java21", "dotnet8",
                       "provided.al2023", "ruby3.3", "ruby3.4"]
 
-reliability_policy = partial(resource_policy, enforcement_level=ADVISORY, severity=Severity.HIGH)
+reliability_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.HIGH)
 
 
 def _is_stream_mapping(properties: dict) -> bool:

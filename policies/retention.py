@@ -1,7 +1,10 @@
 """Retention and recovery: how long data and logs are kept, and how they come back.
 
-Advisory by default: how long to keep things is a team's decision; each
-threshold is a setting, and a stack's policy config can make the rule mandatory.
+Mandatory by default: data that cannot be recovered, or logs kept forever, are
+misconfigurations, not preferences. How long to keep things is a team's decision,
+so each threshold is a setting. Two rules stay advisory, because throw-away
+stacks (dev, CI) must be deletable: table deletion protection and a bucket's
+force_destroy.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from functools import partial
 
 from pulumi_policy import Severity
 
-from policy_kit import ADVISORY, as_list, get_path, integer_setting, is_known, is_unknown, resource_policy
+from policy_kit import ADVISORY, MANDATORY, as_list, get_path, integer_setting, is_known, is_unknown, resource_policy
 
 # The only values CloudWatch Logs accepts for retentionInDays.
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                              2557, 2922, 3288, 3653)
 ARCHIVE_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR")
 
-retention_policy = partial(resource_policy, enforcement_level=ADVISORY, severity=Severity.MEDIUM)
+retention_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.MEDIUM)
 
 
 def _log_retention(properties, settings, report):
@@ -123,10 +126,12 @@ POLICIES = [
     retention_policy(
         "dynamodb-table-deletion-protection", "DynamoDB tables cannot be deleted without first lifting protection.",
         resource_types=["aws:dynamodb/table:Table"], validate=_deletion_protection,
+        enforcement_level=ADVISORY,
         remediation="Set deletion_protection_enabled=True (disable the policy for throw-away stacks)."),
     retention_policy(
         "s3-bucket-force-destroy-disabled", "Buckets are not emptied and deleted by `pulumi destroy`.",
         resource_types=["aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"], validate=_no_force_destroy,
+        enforcement_level=ADVISORY,
         remediation="Leave force_destroy unset (disable the policy for throw-away stacks)."),
     retention_policy(
         "kms-key-deletion-window-minimum", "KMS keys wait long enough before deletion for a mistake to be undone.",

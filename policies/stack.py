@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulumi_policy import ReportViolation, Severity, StackValidationArgs
 
 from encryption import LOG_GROUP, S3_BUCKET_TYPES, S3_ENCRYPTION_TYPES
-from policy_kit import ADVISORY, MANDATORY, get_path, is_unknown, raw, stack_policy, string_list_setting
+from policy_kit import MANDATORY, get_path, is_unknown, raw, stack_policy, string_list_setting
 
 BUCKET_COMPANIONS = {
     "encryption": set(S3_ENCRYPTION_TYPES),
@@ -85,7 +85,7 @@ POLICIES = [
                     "BucketPublicAccessBlock for the bucket (components/secure_bucket.py does all three)."),
     stack_policy(
         "lambda-function-log-group", "Every Lambda function has its own log group in the stack, with retention.",
-        validate=_function_log_groups, enforcement_level=ADVISORY, severity=Severity.MEDIUM,
+        validate=_function_log_groups, enforcement_level=MANDATORY, severity=Severity.MEDIUM,
         remediation="Declare a LogGroup named /aws/lambda/<function> with retention and the stack's key, "
                     "and point logging_config.log_group at it."),
     stack_policy(

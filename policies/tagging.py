@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from policy_kit import ADVISORY, get_path, is_unknown, json_object, raw, resource_policy, string_list_setting
+from policy_kit import MANDATORY, get_path, is_unknown, json_object, raw, resource_policy, string_list_setting
 
 DEFAULT_REQUIRED_TAGS = ["Project", "Environment", "ManagedBy", "Owner", "CostCenter"]
 TAGGABLE_TYPES = frozenset(json.loads((Path(__file__).parent / "taggable_types.json").read_text())["types"])
@@ -57,7 +57,7 @@ POLICIES = [
         "aws-resource-required-tags",
         "Every taggable AWS resource has the required tag keys with non-empty values "
         "(its own tags or its provider's default tags).",
-        resource_types=None, validate=_required_tags, with_args=True, enforcement_level=ADVISORY,
+        resource_types=None, validate=_required_tags, with_args=True, enforcement_level=MANDATORY,
         severity=Severity.LOW,
         remediation="Pass tags=<the stack's tags> to the resource, or set default_tags on its provider "
                     "(aws:defaultTags in the stack config for the default provider).",

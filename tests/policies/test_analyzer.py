@@ -12,13 +12,16 @@ def reconciled(analyzer, config):
 
 def test_a_policy_keeps_its_own_level_when_only_its_settings_are_configured(analyzer):
     result = reconciled(analyzer, {"cloudwatch-log-group-retention": {"minimumDays": 90}})
-    assert result["cloudwatch-log-group-retention"] == ("advisory", {"minimumDays": 90, "maximumDays": 3653})
+    assert result["cloudwatch-log-group-retention"] == ("mandatory", {"minimumDays": 90, "maximumDays": 3653})
     assert result["kinesis-stream-customer-managed-key"][0] == "mandatory"
+    assert result["dynamodb-table-deletion-protection"][0] == "advisory"
+    under_all = reconciled(analyzer, {"all": "advisory", "cloudwatch-log-group-retention": {"minimumDays": 90}})
+    assert under_all["cloudwatch-log-group-retention"][0] == "advisory"
 
 
 def test_all_sets_every_level_and_a_policy_entry_overrides_it(analyzer):
-    result = reconciled(analyzer, {"all": "mandatory", "s3-bucket-force-destroy-disabled": "disabled"})
-    assert result["cloudtrail-trail-insights"][0] == "mandatory"
+    result = reconciled(analyzer, {"all": "advisory", "s3-bucket-force-destroy-disabled": "disabled"})
+    assert result["cloudtrail-trail-insights"][0] == "advisory"
     assert result["s3-bucket-force-destroy-disabled"][0] == "disabled"
 
 

@@ -10,7 +10,55 @@ OWN_CLIENT = "arn:aws:iot:ap-southeast-1:123456789012:client/${iot:Connection.Th
 OWN_TOPIC = "arn:aws:iot:ap-southeast-1:123456789012:topic/factory/telemetry/${iot:Connection.Thing.ThingName}"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
+ACCOUNT = "123456789012"
+CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
+CLOUDTRAIL = {"Service": "cloudtrail.amazonaws.com"}
+LOGS_ARN = "kms:EncryptionContext:aws:logs:arn"
+TRAIL_CONTEXT = "kms:EncryptionContext:aws:cloudtrail:arn"
+OWN_GROUP = f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:/aws/lambda/iot-processor-dev"
+OWN_ALARMS = f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:iot-pipeline-*-dev"
+OWN_TRAIL = f"arn:aws:cloudtrail:ap-southeast-1:{ACCOUNT}:trail/iot-audit-trail-dev"
+
+
+def service_grant(principal, condition=None, actions=("kms:Decrypt", "kms:GenerateDataKey")):
+    extra = {"Condition": condition} if condition is not None else {}
+    return {"policy": doc(allow(list(actions), "*", Principal=principal, Sid="ServiceUsesKey", **extra))}
+
+
 CASES = [
+    PolicyCases("kms-key-policy-service-scoped", "aws:kms/key:Key", [
+        passes("own-log-groups", service_grant(LOGS, {"ArnLike": {LOGS_ARN: [
+            OWN_GROUP, f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:/aws/cloudtrail/iot-audit-trail-dev"]}})),
+        passes("own-alarms", service_grant(CLOUDWATCH, {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                                        "ArnLike": {"aws:SourceArn": OWN_ALARMS}})),
+        # CloudTrail's documented context pattern, pinned by aws:SourceArn of the one trail (keys are ANDed).
+        passes("trail-pinned-by-source-arn", service_grant(CLOUDTRAIL, {
+            "StringLike": {TRAIL_CONTEXT: f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"},
+            "StringEquals": {"aws:SourceArn": OWN_TRAIL}}, actions=["kms:GenerateDataKey"])),
+        passes("no-condition-no-pattern", service_grant(CLOUDTRAIL, actions=["kms:DescribeKey"])),
+        passes("account-root", {"policy": doc(allow(["kms:*"], "*", Principal=ROOT, Sid="Admin"))}),
+        passes("bucket-objects", service_grant({"Service": "s3.amazonaws.com"},
+                                               {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::iot-sensor-data-dev-*"}})),
+        passes("unknown", {"policy": UNKNOWN}),
+        fails("every-log-group", service_grant(LOGS, {"ArnLike": {LOGS_ARN: f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:*"}})),
+        fails("every-alarm", service_grant(CLOUDWATCH, {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                                        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:*"}})),
+        fails("every-trail", service_grant(CLOUDTRAIL, {"StringLike": {TRAIL_CONTEXT: f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"}},
+                                           actions=["kms:GenerateDataKey"])),
+        fails("own-and-every-log-group", service_grant(LOGS, {"ArnLike": {LOGS_ARN: [
+            OWN_GROUP, f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:*"]}})),
+        fails("any-account", service_grant(LOGS, {"ArnLike": {LOGS_ARN: "arn:aws:logs:ap-southeast-1:*:log-group:/aws/lambda/x"}})),
+        fails("every-resource-of-the-service", service_grant(LOGS, {"ArnLike": {LOGS_ARN: f"arn:aws:logs:*:{ACCOUNT}:*"}})),
+        fails("every-bucket", service_grant({"Service": "s3.amazonaws.com"}, {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::*"}})),
+        # IfExists is true when the key is absent: it pins nothing.
+        fails("pinned-only-if-present", service_grant(CLOUDWATCH, {
+            "ArnLikeIfExists": {"aws:SourceArn": OWN_ALARMS},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:*"}})),
+    ]),
+    PolicyCases("kms-key-policy-service-scoped", "aws:kms/keyPolicy:KeyPolicy", [
+        passes("own-log-group", service_grant(LOGS, {"ArnEquals": {LOGS_ARN: OWN_GROUP}}) | {"keyId": "k"}),
+        fails("every-log-group", service_grant(LOGS, {"ArnLike": {LOGS_ARN: f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:*"}}) | {"keyId": "k"}),
+    ]),
     PolicyCases("iam-policy-no-wildcard-action", "aws:iam/rolePolicy:RolePolicy", [
         passes("exact", {"policy": doc(allow(["s3:PutObject"]))}),
         passes("unknown", {"policy": UNKNOWN}),

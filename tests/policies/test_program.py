@@ -29,8 +29,13 @@ def test_program_stack_has_no_violation_under_its_policy_config(stack, mode):
     assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.violations] == []
 
 
-def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run):
-    results = run_mutations(dev_run)
+LEVELS = {"shipped-config": False, "default-levels": True}
+
+
+@pytest.mark.parametrize("levels", list(LEVELS))
+def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run, levels):
+    """With the stack's shipped config and with no config at all (the pack's default levels)."""
+    results = run_mutations(dev_run, default_levels=LEVELS[levels])
     applicable = [r for r in results if r.applicable]
     missed = [f"{r.mutation.name}: expected {r.mutation.policy}, mandatory violations: {r.reported}"
               for r in applicable if not r.caught]
