@@ -37,6 +37,8 @@ from simulation.series import generate_fleet, iter_readings
 DEVICES = 100
 RECORDS = 10_000
 START_MS = 1_795_081_600_000
+# Records as the dev stack's topic rule forwards them.
+STACK_SUFFIX = "dev"
 WRITE_OPERATIONS = {"PutObject", "BatchWriteItem", "TransactWriteItems", "PutItem", "UpdateItem"}
 
 
@@ -45,7 +47,8 @@ def kinesis_batch(records: int = RECORDS, devices: int = DEVICES, first_sequence
     batch = []
     for offset, (device_id, timestamp_ms, values) in enumerate(iter_readings(fleet, START_MS)):
         payload = json.dumps(build_message(device_id, timestamp_ms, values)).encode()
-        data, partition_key = project(telemetry_topic(device_id), payload, timestamp_ms + 150)
+        data, partition_key = project(telemetry_topic(STACK_SUFFIX, device_id), payload, timestamp_ms + 150,
+                                      suffix=STACK_SUFFIX)
         sequence = str(first_sequence + offset)
         batch.append({"kinesis": {"data": base64.b64encode(data).decode(), "sequenceNumber": sequence,
                                   "partitionKey": partition_key, "approximateArrivalTimestamp": timestamp_ms / 1000},

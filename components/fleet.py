@@ -12,11 +12,19 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import document, statement
 from components.settings import DeviceSpec
-from handler.message_format import TOPIC_PREFIX
+from handler.message_format import thing_name, topic_prefix
 
-# IoT policy variable: resolves to the thing the connection's certificate is
+# IoT policy variables: they resolve to the thing the connection's certificate is
 # attached to, and only when the MQTT client id equals that thing's name.
 THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
+# The thing attribute holding the device's own id: thing names carry the stack
+# suffix (unique per account), topics and messages the device id.
+DEVICE_ID_ATTRIBUTE = "deviceId"
+DEVICE_ID_VARIABLE = f"${{iot:Connection.Thing.Attributes[{DEVICE_ID_ATTRIBUTE}]}}"
+
+
+def thing_type_name(suffix: str) -> str:
+    return f"manufacturing-sensor-{suffix}"
 
 
 @dataclass
@@ -39,9 +47,10 @@ class Fleet(pulumi.ComponentResource):
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iotpipeline:index:Fleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self._suffix = args.context.suffix
         self.thing_type = aws.iot.ThingType(
             f"{name}-thing-type",
-            name=f"manufacturing-sensor-{args.context.suffix}",
+            name=thing_type_name(args.context.suffix),
             properties={
                 "description": "A manufacturing sensor publishing telemetry over MQTT",
                 "searchable_attributes": ["site", "line"],
@@ -72,10 +81,14 @@ class Fleet(pulumi.ComponentResource):
                 # Refuse certificates that are not attached to a thing at all.
                 condition={"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
             ),
+            # Only to its own topic in this stack's namespace: the device id comes from the
+            # connecting thing's attribute, which only the account (UpdateThing) can set.
+            # The thing type keeps another stack's things out even if one were given this policy.
             statement(
                 "PublishOwnTelemetry",
                 ["iot:Publish"],
-                [context.arn("iot", f"topic/{TOPIC_PREFIX}/{THING_NAME_VARIABLE}")],
+                [context.arn("iot", f"topic/{topic_prefix(context.suffix)}/{DEVICE_ID_VARIABLE}")],
+                condition={"StringEquals": {"iot:Connection.Thing.ThingTypeName": thing_type_name(context.suffix)}},
             ),
         )
 
@@ -83,8 +96,9 @@ class Fleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         thing = aws.iot.Thing(
             f"{name}-{device.name}",
-            name=device.name,
+            name=thing_name(self._suffix, device.name),
             thing_type_name=self.thing_type.name,
+            attributes={DEVICE_ID_ATTRIBUTE: device.name},
             opts=child,
         )
         certificate = aws.iot.Certificate(

@@ -53,20 +53,28 @@ def service_role(
     statements: Sequence[dict[str, Any]],
     parent: pulumi.Resource,
     restrict_to_account: bool = True,
+    source_arn: Optional[pulumi.Input[str]] = None,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """A role that `service` can assume, with one inline policy.
 
     With `restrict_to_account`, the `aws:SourceAccount` condition stops another
     account's resources from making the service act with this role (the
-    confused-deputy problem). Only services that send that key when they
-    assume a role may be restricted: others could not assume it at all.
+    confused-deputy problem); `source_arn` narrows that to the one resource the
+    role serves (`aws:SourceArn`), so no other resource of the account can use it
+    either. Only services that send those keys when they assume a role may be
+    restricted: others could not assume it at all.
     """
+    condition: dict[str, Any] = {}
+    if restrict_to_account:
+        condition["StringEquals"] = {"aws:SourceAccount": context.account_id}
+    if source_arn is not None:
+        condition["ArnEquals"] = {"aws:SourceArn": source_arn}
     trust = document(
         statement(
             "TrustService",
             ["sts:AssumeRole"],
             principal={"Service": service},
-            condition={"StringEquals": {"aws:SourceAccount": context.account_id}} if restrict_to_account else None,
+            condition=condition or None,
         )
     )
     role = aws.iam.Role(

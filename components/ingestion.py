@@ -10,7 +10,16 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import service_role, statement
 from components.log_groups import encrypted_log_group
-from handler.message_format import KINESIS_PARTITION_KEY_TEMPLATE, RULE_SQL, RULE_SQL_VERSION
+from handler.message_format import KINESIS_PARTITION_KEY_TEMPLATE, RULE_SQL_VERSION, rule_sql
+
+
+def rule_name(suffix: str) -> str:
+    # Topic rule names allow letters, digits and underscores only.
+    return f"iot_sensor_ingest_{suffix.replace('-', '_')}"
+
+
+def rule_error_log_group_name(suffix: str) -> str:
+    return f"/aws/iot/rules/iot-sensor-ingest-{suffix}/errors"
 
 
 @dataclass
@@ -48,9 +57,10 @@ class Ingestion(pulumi.ComponentResource):
             tags=context.tags,
             opts=child,
         )
-        # Topic rule names allow letters, digits and underscores only.
-        self.rule_name = f"iot_sensor_ingest_{context.suffix.replace('-', '_')}"
-        error_log_group_name = f"/aws/iot/rules/iot-sensor-ingest-{context.suffix}/errors"
+        self.rule_name = rule_name(context.suffix)
+        error_log_group_name = rule_error_log_group_name(context.suffix)
+        # Both roles serve this one rule: their trust names it (confused-deputy protection).
+        rule_arn = context.arn("iot", f"rule/{self.rule_name}")
         self.error_log_group = encrypted_log_group(
             f"{name}-rule-errors",
             name=error_log_group_name,
@@ -64,6 +74,7 @@ class Ingestion(pulumi.ComponentResource):
             role_name=f"iot-rule-role-{context.suffix}",
             service="iot.amazonaws.com",
             context=context,
+            source_arn=rule_arn,
             description="Lets the telemetry topic rule put records into the sensor stream",
             statements=[
                 statement("PutIntoSensorStream", ["kinesis:PutRecord"], [self.stream.arn]),
@@ -78,6 +89,7 @@ class Ingestion(pulumi.ComponentResource):
             role_name=f"iot-rule-error-role-{context.suffix}",
             service="iot.amazonaws.com",
             context=context,
+            source_arn=rule_arn,
             description="Lets the telemetry topic rule's error action write failed deliveries to its log group",
             statements=[
                 statement(
@@ -93,7 +105,7 @@ class Ingestion(pulumi.ComponentResource):
             name=self.rule_name,
             description="Routes device telemetry into the sensor stream, partitioned by device",
             enabled=True,
-            sql=RULE_SQL,
+            sql=rule_sql(context.suffix),
             sql_version=RULE_SQL_VERSION,
             kineses=[
                 {

@@ -26,9 +26,9 @@ IOT_LOG_LEVELS = ("DEBUG", "INFO", "ERROR", "WARN", "DISABLED")
 # The suffix ends up in S3 bucket prefixes (at most 37 characters, lower case),
 # IAM role names (64) and topic rule names (letters, digits, underscores).
 # `iot-cloudtrail-logs-<suffix>-` is the longest prefix: 16 characters fit.
-SUFFIX_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TAG_VALUE_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+SUFFIX_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?\Z")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+TAG_VALUE_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,256}\Z")
 
 
 class ConfigError(Exception):

@@ -16,17 +16,25 @@ from collections import namedtuple
 
 SCHEMA_VERSION = 1
 
-# Topic layout: factory/telemetry/<device_id>. The device id is level 3, which
-# the rule uses as the Kinesis partition key (one device, one shard, in order)
-# and the device policy pins to the certificate's thing name.
-TOPIC_PREFIX = "factory/telemetry"
-DEVICE_ID_TOPIC_LEVEL = 3
-TOPIC_FILTER = f"{TOPIC_PREFIX}/+"
+# Topic layout: factory/<stack suffix>/telemetry/<device_id>. Each stack has its
+# own namespace (level 2), so two stacks in one account never select each other's
+# devices. The device id is level 4, which the rule uses as the Kinesis partition
+# key (one device, one shard, in order) and the device policy pins to the
+# certificate's thing.
+TOPIC_ROOT = "factory"
+TOPIC_KIND = "telemetry"
+DEVICE_ID_TOPIC_LEVEL = 4
 
-# Device ids double as IoT thing names, MQTT client ids, topic levels and
-# DynamoDB partition keys: keep to what all four accept.
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-SENSOR_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Device ids double as MQTT topic levels, IoT thing attributes and DynamoDB
+# partition keys, and are part of thing names and MQTT client ids: keep to what
+# all of them accept. `\Z`, not `$`: `$` also matches before a final newline.
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+SENSOR_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
+# A stack suffix is one topic level and the end of thing names: no "/", no MQTT
+# wildcards, and no "_", which separates it from the device id in a thing name.
+STACK_SUFFIX_PATTERN = re.compile(r"^[a-z0-9-]{1,63}\Z")
+# Thing names and MQTT client ids: AWS IoT allows up to 128 of these characters.
+THING_NAME_PATTERN = re.compile(r"^[A-Za-z0-9:_-]{1,128}\Z")
 MAX_SENSORS_PER_READING = 32
 MAX_RECORD_BYTES = 16 * 1024
 MAX_OPTIONAL_TEXT_LENGTH = 64
@@ -49,11 +57,8 @@ FIELD_TOPIC_DEVICE_ID = "topic_device_id"
 FIELD_RECEIVED_AT = "received_at"
 
 RULE_SQL_VERSION = "2016-03-23"
-RULE_SQL = (
-    f"SELECT *, topic({DEVICE_ID_TOPIC_LEVEL}) AS {FIELD_TOPIC_DEVICE_ID}, "
-    f"timestamp() AS {FIELD_RECEIVED_AT} FROM '{TOPIC_FILTER}'"
-)
-# IoT substitution template: the rule evaluates it per message.
+# IoT substitution template: the rule evaluates it per message. The same in every
+# stack: the device id is level 4 of every stack's topics.
 KINESIS_PARTITION_KEY_TEMPLATE = f"${{topic({DEVICE_ID_TOPIC_LEVEL})}}"
 
 
@@ -75,13 +80,45 @@ class RuleRejected(ValueError):
     """The rule engine cannot evaluate the message; IoT Core sends it to the error action."""
 
 
-def telemetry_topic(device_id: str) -> str:
-    """The topic a device publishes its readings to."""
-    if not DEVICE_ID_PATTERN.match(device_id):
-        raise ValueError(
-            f"device id {device_id!r} must match {DEVICE_ID_PATTERN.pattern}"
-        )
-    return f"{TOPIC_PREFIX}/{device_id}"
+def _checked(kind: str, value: str, pattern: re.Pattern) -> str:
+    if not (isinstance(value, str) and pattern.match(value)):
+        raise ValueError(f"{kind} {value!r} must match {pattern.pattern}")
+    return value
+
+
+def topic_prefix(suffix: str) -> str:
+    """The stack's telemetry namespace, `factory/<suffix>/telemetry`: a device id follows it."""
+    return f"{TOPIC_ROOT}/{_checked('stack suffix', suffix, STACK_SUFFIX_PATTERN)}/{TOPIC_KIND}"
+
+
+def telemetry_topic(suffix: str, device_id: str) -> str:
+    """The topic a device of the stack with this suffix publishes its readings to."""
+    return f"{topic_prefix(suffix)}/{_checked('device id', device_id, DEVICE_ID_PATTERN)}"
+
+
+def topic_filter(suffix: str) -> str:
+    """The rule's FROM filter: every device topic of this stack, and nothing of another stack's."""
+    return f"{topic_prefix(suffix)}/+"
+
+
+def rule_sql(suffix: str) -> str:
+    """The stack's topic rule: the payload, plus the topic's device id and the receive time."""
+    return (
+        f"SELECT *, topic({DEVICE_ID_TOPIC_LEVEL}) AS {FIELD_TOPIC_DEVICE_ID}, "
+        f"timestamp() AS {FIELD_RECEIVED_AT} FROM '{topic_filter(suffix)}'"
+    )
+
+
+def thing_name(suffix: str, device_id: str) -> str:
+    """The device's IoT thing name, which is also its MQTT client id: `<device id>_<suffix>`.
+
+    Thing names are unique per account and region, so each stack registers its
+    own. The suffix holds no "_" and the device id may: the last "_" separates
+    them, so no two (stack, device) pairs share a name. Messages keep the device's
+    own id (`device_id`); only the registry and the connection see this name.
+    """
+    name = f"{_checked('device id', device_id, DEVICE_ID_PATTERN)}_{_checked('stack suffix', suffix, STACK_SUFFIX_PATTERN)}"
+    return _checked("thing name", name, THING_NAME_PATTERN)
 
 
 def topic_level(topic: str, level: int) -> str:
@@ -90,23 +127,44 @@ def topic_level(topic: str, level: int) -> str:
     return parts[level - 1] if 0 < level <= len(parts) else ""
 
 
-def topic_matches_filter(topic: str) -> bool:
-    """Whether the rule's FROM clause selects a message published to this topic."""
-    prefix_levels = TOPIC_PREFIX.split("/")
-    levels = topic.split("/")
-    return len(levels) == len(prefix_levels) + 1 and levels[:-1] == prefix_levels and levels[-1] != ""
+def topic_matches_filter(topic: str, topic_filter: str) -> bool:
+    """Whether an MQTT topic filter (`+` one level, `#` the rest) selects a topic, as IoT Core
+    matches a rule's FROM clause. Nothing can be published to a name with wildcards."""
+    if "+" in topic or "#" in topic:
+        return False
+    return filters_overlap(topic, topic_filter)
 
 
-def project(topic: str, payload: bytes, received_at_ms: int) -> tuple[bytes, str]:
-    """What the topic rule puts into Kinesis for one message: (data, partition key).
+def filters_overlap(first: str, second: str) -> bool:
+    """Whether some topic matches both MQTT topic filters (a topic is a filter without wildcards).
 
-    Mirrors RULE_SQL and KINESIS_PARTITION_KEY_TEMPLATE: the payload's JSON object
-    with the device id from the topic and the receive time added. IoT Core can add
-    fields only to JSON (or empty) payloads; anything else fails the rule and goes
-    to its error action, which RuleRejected stands for here.
+    `+` matches exactly one level, `#` (last) any number of levels including
+    none, so `a/#` also matches `a`.
     """
-    if not topic_matches_filter(topic):
-        raise ValueError(f"topic {topic!r} is not matched by the rule filter {TOPIC_FILTER!r}")
+    first_levels, second_levels = first.split("/"), second.split("/")
+    for index in range(max(len(first_levels), len(second_levels))):
+        mine = first_levels[index] if index < len(first_levels) else None
+        theirs = second_levels[index] if index < len(second_levels) else None
+        if mine == "#" or theirs == "#":
+            return True
+        if mine is None or theirs is None:
+            return False
+        if mine != theirs and "+" not in (mine, theirs):
+            return False
+    return True
+
+
+def project(topic: str, payload: bytes, received_at_ms: int, *, suffix: str) -> tuple[bytes, str]:
+    """What the stack's topic rule puts into Kinesis for one message: (data, partition key).
+
+    Mirrors rule_sql(suffix) and KINESIS_PARTITION_KEY_TEMPLATE: the payload's JSON
+    object with the device id from the topic and the receive time added. IoT Core
+    can add fields only to JSON (or empty) payloads; anything else fails the rule
+    and goes to its error action, which RuleRejected stands for here.
+    """
+    rule_filter = topic_filter(suffix)
+    if not topic_matches_filter(topic, rule_filter):
+        raise ValueError(f"topic {topic!r} is not matched by the rule filter {rule_filter!r}")
     device_id = topic_level(topic, DEVICE_ID_TOPIC_LEVEL)
     try:
         message = json.loads(payload, parse_constant=_reject_non_json_constant) if payload.strip() else {}

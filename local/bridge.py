@@ -18,7 +18,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from handler.message_format import TOPIC_FILTER, RuleRejected, project
+from handler.message_format import RuleRejected, project, topic_filter
 
 logger = logging.getLogger("local.bridge")
 
@@ -28,7 +28,9 @@ MAX_PUT_ATTEMPTS = 8
 
 
 class RuleBridge:
-    def __init__(self, broker_port: int, kinesis, stream_name: str, rule_errors_path: Path) -> None:
+    def __init__(self, broker_port: int, kinesis, stream_name: str, rule_errors_path: Path, *, suffix: str) -> None:
+        # The stack's own topic namespace, as its rule selects it.
+        self.suffix = suffix
         self.kinesis = kinesis
         self.stream_name = stream_name
         self.rule_errors = open(rule_errors_path, "a", encoding="utf-8")
@@ -41,7 +43,7 @@ class RuleBridge:
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="bridge-flush", daemon=True)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="local-topic-rule")
-        self.client.on_connect = lambda client, *_: client.subscribe(TOPIC_FILTER, qos=1)
+        self.client.on_connect = lambda client, *_: client.subscribe(topic_filter(suffix), qos=1)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", broker_port)
 
@@ -53,7 +55,7 @@ class RuleBridge:
         received_at = int(time.time() * 1000)
         self.received += 1
         try:
-            data, partition_key = project(message.topic, message.payload, received_at)
+            data, partition_key = project(message.topic, message.payload, received_at, suffix=self.suffix)
         except RuleRejected as error:
             self.rejected += 1
             self.rule_errors.write(json.dumps({"topic": message.topic, "error": str(error), "received_at": received_at,

@@ -1,14 +1,15 @@
 """A simulated fleet of manufacturing devices publishing over MQTT, with labeled trouble.
 
 Locally (started by `local.run`):
-    python -m local.fleet --port 1883 --devices 20 --rate 5 --duration 60 --manifest fleet.json
+    python -m local.fleet --port 1883 --suffix dev --devices 20 --rate 5 --duration 60 --manifest fleet.json
 
 Against a real stack (one device: its certificate may only publish as itself):
-    python -m local.fleet --endpoint <pulumi stack output iotEndpoint> --device press-001 \\
+    python -m local.fleet --endpoint <pulumi stack output iotEndpoint> --suffix dev --device press-001 \\
         --cert press-001.cert.pem --key press-001.key --ca AmazonRootCA1.pem --rate 1 --duration 60
 
 Every message is a real device message (handler/message_format.py) published
-to the device's own topic. Besides readings with injected anomalies
+to the device's own topic in the stack's namespace, connected with the device's
+thing name as client id. Besides readings with injected anomalies
 (simulation/series.py), the fleet publishes malformed messages and re-publishes
 some messages (duplicates); the manifest records all of it, so a run can be
 checked against what was injected.
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from handler.message_format import build_message, telemetry_topic
+from handler.message_format import build_message, telemetry_topic, thing_name, topic_filter
 from simulation.series import SENSOR_PROFILES, generate_fleet
 
 # See Publisher: paho's thread-per-client loop and select()'s descriptor limit.
@@ -77,21 +78,23 @@ def malformed_payload(kind: str, device_id: str, timestamp_ms: int, rng: random.
 
 
 class Publisher:
-    """One MQTT connection per device (client id = device id, as IoT Core requires).
+    """One MQTT connection per device (client id = the device's thing name, as IoT Core requires).
 
     paho gives each connection a network thread that waits with select(), on three
     descriptors per client; select() fails past descriptor 1023, so one process
     serves at most MAX_DEVICES devices.
     """
 
-    def __init__(self, devices: list[str], host: str, port: int, tls: ssl.SSLContext | None = None,
+    def __init__(self, devices: list[str], host: str, port: int, *, suffix: str, tls: ssl.SSLContext | None = None,
                  connect_timeout_s: float = 30.0) -> None:
+        self.suffix = suffix
         self.clients: dict[str, mqtt.Client] = {}
         self.refusals: dict[str, str] = {}
         connected: dict[str, threading.Event] = {}
         try:
             for device_id in devices:
-                client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=True)
+                client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=thing_name(suffix, device_id),
+                                     clean_session=True)
                 if tls is not None:
                     client.tls_set_context(tls)
                 client.max_inflight_messages_set(1000)
@@ -115,8 +118,8 @@ class Publisher:
             raise ConnectionError(
                 f"{host}:{port} did not accept {len(reasons)} of {len(devices)} devices: {shown}"
                 f"{', ...' if len(reasons) > 5 else ''}. Against AWS IoT: the certificate must be active and "
-                "attached to the thing named like the device, and the endpoint must be the stack's iotEndpoint "
-                "output")
+                "attached to the device's thing (stack output deviceThingNames), --suffix must be the stack's, and the "
+                "endpoint must be the stack's iotEndpoint output")
 
     def _on_connect(self, device_id: str, connected: threading.Event):
         def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
@@ -127,7 +130,7 @@ class Publisher:
         return on_connect
 
     def publish(self, device_id: str, payload: bytes) -> None:
-        self.pending.append(self.clients[device_id].publish(telemetry_topic(device_id), payload, qos=1))
+        self.pending.append(self.clients[device_id].publish(telemetry_topic(self.suffix, device_id), payload, qos=1))
         if len(self.pending) >= MAX_UNACKNOWLEDGED:
             # Back-pressure: a publisher that ran ahead of its acknowledgements would hold ever more
             # messages and, keeping the interpreter busy, slow the network threads further.
@@ -219,13 +222,23 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext:
     return context
 
 
+def _suffix(value: str) -> str:
+    try:
+        topic_filter(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=None, help="local broker port (local run)")
     parser.add_argument("--endpoint", help="AWS IoT data endpoint (real stack); MQTT over TLS on 8883")
     parser.add_argument("--endpoint-port", type=int, default=8883,
                         help="TLS port for --endpoint (default 8883, AWS IoT's MQTT over TLS)")
-    parser.add_argument("--device", help="the device's id (its thing name), for --endpoint")
+    parser.add_argument("--suffix", required=True, type=_suffix,
+                        help="the stack's environmentSuffix: its topic namespace and the end of its thing names")
+    parser.add_argument("--device", help="the device's id (as in the stack's devices), for --endpoint")
     parser.add_argument("--cert", help="the device certificate (PEM), for --endpoint")
     parser.add_argument("--key", help="the device private key (PEM), for --endpoint")
     parser.add_argument("--ca", help="Amazon root CA (PEM), for --endpoint")
@@ -255,7 +268,7 @@ def main() -> None:
     else:
         parser.error("give --port (local broker) or --endpoint (a real stack)")
     try:
-        publisher = Publisher(devices, host, port, tls=_tls_context(args) if args.endpoint else None)
+        publisher = Publisher(devices, host, port, suffix=args.suffix, tls=_tls_context(args) if args.endpoint else None)
     except (OSError, ssl.SSLError) as error:  # ConnectionError included: refused, or files unreadable
         sys.exit(f"cannot connect to {host}:{port}: {error}")
     sensors = [s for s in args.sensors.split(",") if s]

@@ -27,6 +27,7 @@ import boto3
 
 from handler.layout import QUARANTINE_PREFIX, RAW_PREFIX
 from local import summary as summaries
+from local.archive import ARCHIVE_DIR, export_archive
 from local.bridge import RuleBridge
 from local.failure_destination import ArchiveFailureDestination
 from local.fleet import MAX_DEVICES
@@ -35,7 +36,7 @@ from local.poller import LatencyHistogram, ShardPoller
 from local.processes import free_port, start_module, stop
 from offline.local_aws import FUNCTION, MAPPING, provision
 from offline.mocks import run_program
-from offline.stack_config import PROJECT_DIR, stack_names
+from offline.stack_config import PROJECT_DIR, project_name, stack_names
 from simulation.series import SENSOR_PROFILES
 
 # The run waits for the last records as long as something still moves; this long with
@@ -127,8 +128,10 @@ class LocalRun:
         self.s3 = boto3.client("s3", region_name=self.pipeline.region)
         # The real processor, imported as Lambda would once its environment is set.
         self.handler = importlib.import_module("handler.index")
+        # The stack's topic namespace: the bridge selects it as the stack's rule does.
+        self.suffix = program.config[f"{project_name()}:environmentSuffix"]
         self.bridge = RuleBridge(self.broker_port, self.kinesis, self.pipeline.stream_name,
-                                 self.output / "rule-errors.jsonl")
+                                 self.output / "rule-errors.jsonl", suffix=self.suffix)
         self.bridge.start()
         self.failure_destination = ArchiveFailureDestination(
             self.s3, self.pipeline.archive_bucket, program.one(MAPPING).outputs["uuid"],
@@ -151,7 +154,8 @@ class LocalRun:
         args = self.args
         with open(self.output / "fleet.log", "wb") as fleet_log:
             fleet = subprocess.Popen([
-                sys.executable, "-m", "local.fleet", "--port", str(self.broker_port), "--devices", str(args.devices),
+                sys.executable, "-m", "local.fleet", "--port", str(self.broker_port), "--suffix", self.suffix,
+                "--devices", str(args.devices),
                 "--rate", str(args.rate), "--duration", str(args.duration), "--sensors", ",".join(args.sensor_list),
                 "--seed", str(args.seed), "--malformed", str(args.malformed), "--duplicates", str(args.duplicates),
                 "--manifest", str(self.output / "fleet.json"),
@@ -245,6 +249,8 @@ def summarize_run(run: LocalRun, manifest: dict) -> dict:
     pipeline = run.pipeline
     items = list(summaries.table_items(boto3.client("dynamodb", region_name=pipeline.region), pipeline.table_name))
     summaries.save_snapshot(items, run.output / summaries.SNAPSHOT_FILE)
+    # The run's S3 objects, kept for `python -m local.query` once moto's server is gone.
+    export_archive(run.s3, pipeline.archive_bucket, run.output / ARCHIVE_DIR)
     run.metrics_sink.flush()
     stores = {
         "table_items": items,

@@ -49,6 +49,9 @@ MANAGED_POLICY_ARNS = {
 }
 AWS_MANAGED_POLICY = re.compile(r"^arn:aws[\w-]*:iam::aws:policy/(?:.*/)?(?P<name>[^/]+)$")
 THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
+# A thing attribute resolves from the connecting thing too, and only the account sets it
+# (iot:UpdateThing): thing-scoped like the name (the program's topics carry the device id attribute).
+THING_ATTRIBUTE_VARIABLE = "${iot:Connection.Thing.Attributes["
 DEVICE_ACTIONS = {"iot:Connect", "iot:Publish", "iot:Receive", "iot:Subscribe", "iot:RetainPublish"}
 # Actions AWS only authorizes on "*": a wildcard resource is the only way to grant them.
 RESOURCELESS_ACTIONS = [
@@ -114,7 +117,8 @@ def _thing_scoped(properties, _settings, report):
         if not is_allow(statement) or not (actions & DEVICE_ACTIONS or any("*" in a for a in actions)):
             continue
         for resource in as_list(statement.get("Resource")):
-            if not (isinstance(resource, str) and THING_NAME_VARIABLE in resource):
+            if not (isinstance(resource, str)
+                    and (THING_NAME_VARIABLE in resource or THING_ATTRIBUTE_VARIABLE in resource)):
                 report(f"policy {statement_label(statement, index)} grants {', '.join(sorted(actions))} on "
                        f"{resource!r}: scope it to the connecting thing with {THING_NAME_VARIABLE}")
 

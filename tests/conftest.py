@@ -21,6 +21,8 @@ from handler.message_format import build_message, project, telemetry_topic
 from offline.local_aws import LocalPipeline, provision_stack
 
 SHARD = "shardId-000000000000"
+# The stack the fixtures provision (dev): its topic namespace is the one the records come from.
+STACK_SUFFIX = "dev"
 NOW_MS = 1_795_081_600_000  # 2026-11-19T09:46:40Z: fixed, so keys and partitions are stable
 
 
@@ -133,7 +135,8 @@ class BatchBuilder:
 
     def message(self, message: dict | bytes, device_id: str = "press-001") -> dict:
         payload = message if isinstance(message, bytes) else json.dumps(message).encode()
-        data, partition_key = project(telemetry_topic(device_id), payload, NOW_MS)
+        data, partition_key = project(telemetry_topic(STACK_SUFFIX, device_id), payload, NOW_MS,
+                                      suffix=STACK_SUFFIX)
         return self.raw(data, partition_key)
 
     def reading(self, device_id: str, timestamp_ms: int, **values: float) -> dict:

@@ -74,3 +74,21 @@ def test_unhashable_device_id_is_rejected_naming_the_field():
     message = {"schema_version": 1, "device_id": ["press-001"], "timestamp": NOW_MS, "readings": {"t": 1.0}}
     parsed = parse_record(_record(json.dumps(message).encode(), NOW_MS / 1000))
     assert (parsed.reason, parsed.detail.split(" is ")[0]) == ("device_id", "device_id")
+
+
+def _message(**fields) -> dict:
+    return {"schema_version": 1, "device_id": "press-001", "timestamp": NOW_MS,
+            "readings": {"temperature": 70.0}, **fields}
+
+
+def test_names_with_a_trailing_newline_are_rejected():
+    # `$` matches before a final newline; the patterns must not.
+    cases = {
+        "readings": _message(readings={"temperature\n": 70.0}),
+        "device_id": _message(device_id="press-001\n", topic_device_id="press-001\n"),
+    }
+    for reason, message in cases.items():
+        parsed = parse_record(_record(json.dumps(message).encode(), NOW_MS / 1000))
+        assert isinstance(parsed, Rejected) and parsed.reason == reason, (message, parsed)
+    accepted = parse_record(_record(json.dumps(_message(topic_device_id="press-001")).encode(), NOW_MS / 1000))
+    assert isinstance(accepted, Reading) and accepted.values == {"temperature": 70.0}

@@ -16,12 +16,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from handler.message_format import TOPIC_FILTER, telemetry_topic
+from handler.message_format import telemetry_topic, topic_filter
 from local.broker import listener, serve
 from local.processes import free_port
 from offline.stack_config import PROJECT_DIR
 
 DEVICE = "press-001"
+SUFFIX = "dev"
 
 
 def _issue(directory, name: str, issuer=None, *, ca: bool = False, dns: str | None = None):
@@ -62,7 +63,7 @@ def tls_broker(tmp_path_factory):
     subscribed = threading.Event()
     subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rule")
     subscriber.tls_set(ca_certs=files["cafile"], certfile=str(pki / f"{DEVICE}.pem"), keyfile=str(pki / f"{DEVICE}.key"))
-    subscriber.on_connect = lambda client, *_: client.subscribe(TOPIC_FILTER, qos=1)
+    subscriber.on_connect = lambda client, *_: client.subscribe(topic_filter(SUFFIX), qos=1)
     subscriber.on_subscribe = lambda *_: subscribed.set()
     subscriber.on_message = lambda _client, _userdata, message: received.append(message)
     for _ in range(50):
@@ -83,7 +84,7 @@ def tls_broker(tmp_path_factory):
 def run_fleet(pki, port: int, ca: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "local.fleet", "--endpoint", "localhost", "--endpoint-port", str(port),
-         "--device", DEVICE, "--cert", str(pki / f"{DEVICE}.pem"), "--key", str(pki / f"{DEVICE}.key"),
+         "--suffix", SUFFIX, "--device", DEVICE, "--cert", str(pki / f"{DEVICE}.pem"), "--key", str(pki / f"{DEVICE}.key"),
          "--ca", str(pki / f"{ca}.pem"), "--rate", "20", "--duration", "1", "--malformed", "0", "--duplicates", "0",
          "--manifest", str(pki / "manifest.json")],
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120,
@@ -100,7 +101,7 @@ def test_the_fleet_publishes_over_tls_with_a_device_certificate_to_its_own_topic
         if len(received) >= 20:
             break
         threading.Event().wait(0.1)
-    assert {message.topic for message in received} == {telemetry_topic(DEVICE)}
+    assert {message.topic for message in received} == {telemetry_topic(SUFFIX, DEVICE)}
     assert {json.loads(message.payload)["device_id"] for message in received} == {DEVICE}
 
 

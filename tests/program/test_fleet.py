@@ -1,6 +1,5 @@
 """Device authentication: thing type, device policy, things with CSR-issued certificates."""
 
-from handler.message_format import TOPIC_PREFIX
 from offline.stack_config import PROJECT_DIR
 from tests.program.assertions import assert_input, policy_statements
 
@@ -20,21 +19,26 @@ def test_device_policy_pins_each_certificate_to_its_own_thing_and_topic(dev):
     assert statements["ConnectAsOwnThing"]["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
     assert statements["PublishOwnTelemetry"]["Action"] == ["iot:Publish"]
     assert statements["PublishOwnTelemetry"]["Resource"] == [
-        f"{IOT_ARN}:topic/{TOPIC_PREFIX}/${{iot:Connection.Thing.ThingName}}"
+        f"{IOT_ARN}:topic/factory/dev/telemetry/${{iot:Connection.Thing.Attributes[deviceId]}}"
     ]
+    assert statements["PublishOwnTelemetry"]["Condition"] == {
+        "StringEquals": {"iot:Connection.Thing.ThingTypeName": "manufacturing-sensor-dev"}
+    }
     assert set(statements) == {"ConnectAsOwnThing", "PublishOwnTelemetry"}
 
 
 def test_configured_device_is_a_thing_with_a_certificate_from_its_csr(dev):
     thing = dev.one("aws:iot/thing:Thing")
-    assert_input(thing, "name", "press-001")
+    # The thing name carries the stack; the attribute the device policy reads is the device's own id.
+    assert_input(thing, "name", "press-001_dev")
+    assert_input(thing, "attributes", {"deviceId": "press-001"})
     assert_input(thing, "thingTypeName", "manufacturing-sensor-dev")
     certificate = dev.one("aws:iot/certificate:Certificate")
     assert_input(certificate, "active", True)
     assert_input(certificate, "csr", (PROJECT_DIR / "devices" / "press-001.csr").read_text())
     assert "privateKey" not in certificate.inputs
     attachment = dev.one("aws:iot/thingPrincipalAttachment:ThingPrincipalAttachment")
-    assert_input(attachment, "thing", "press-001")
+    assert_input(attachment, "thing", "press-001_dev")
     assert_input(attachment, "principal", certificate.outputs["arn"])
     policy_attachment = dev.one("aws:iot/policyAttachment:PolicyAttachment")
     assert_input(policy_attachment, "policy", "iot-device-policy-dev")

@@ -1,6 +1,6 @@
 """The stream, the topic rule and its roles."""
 
-from handler.message_format import KINESIS_PARTITION_KEY_TEMPLATE, RULE_SQL, RULE_SQL_VERSION, TOPIC_FILTER
+from handler.message_format import KINESIS_PARTITION_KEY_TEMPLATE, RULE_SQL_VERSION, rule_sql
 from tests.program.assertions import assert_input, policy_statements
 
 STREAM = "aws:kinesis/stream:Stream"
@@ -25,13 +25,13 @@ def test_rule_routes_telemetry_into_the_stream_by_device(dev):
     assert_input(rule, "name", "iot_sensor_ingest_dev")
     assert_input(rule, "enabled", True)
     assert_input(rule, "sqlVersion", RULE_SQL_VERSION)
-    assert_input(rule, "sql", RULE_SQL)
-    assert f"FROM '{TOPIC_FILTER}'" in rule.inputs["sql"]
-    assert "topic(3) AS topic_device_id" in rule.inputs["sql"] and "timestamp() AS received_at" in rule.inputs["sql"]
+    assert_input(rule, "sql", rule_sql("dev"))
+    assert_input(rule, "sql", "SELECT *, topic(4) AS topic_device_id, timestamp() AS received_at "
+                              "FROM 'factory/dev/telemetry/+'")
     kinesis = rule.inputs["kineses"]
     assert len(kinesis) == 1, f"{rule.urn}: kineses = {kinesis!r}"
     assert kinesis[0]["streamName"] == "iot-sensor-stream-dev"
-    assert kinesis[0]["partitionKey"] == KINESIS_PARTITION_KEY_TEMPLATE == "${topic(3)}"
+    assert kinesis[0]["partitionKey"] == KINESIS_PARTITION_KEY_TEMPLATE == "${topic(4)}"
     assert kinesis[0]["roleArn"] == dev.one(ROLE, "iot-dev-ingestion-rule-role").outputs["arn"]
 
 
@@ -50,15 +50,26 @@ def test_rule_waits_for_its_roles_policies(dev):
         assert dev.one(ROLE_POLICY, policy_name).urn in rule.dependencies, f"{rule.urn}: no depends_on {policy_name}"
 
 
-def test_rule_roles_trust_only_iot_in_this_account(dev):
-    for role_name, physical in (("iot-dev-ingestion-rule-role", "iot-rule-role-dev"),
-                                ("iot-dev-ingestion-rule-error-role", "iot-rule-error-role-dev")):
-        role = dev.one(ROLE, role_name)
-        assert_input(role, "name", physical)
-        trust = policy_statements(role, "assumeRolePolicy")["TrustService"]
-        assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
-        assert trust["Action"] == ["sts:AssumeRole"]
-        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+def test_prod_rule_selects_only_prods_namespace(prod):
+    rule = prod.one(RULE)
+    assert_input(rule, "name", "iot_sensor_ingest_prod")
+    assert_input(rule, "sql", "SELECT *, topic(4) AS topic_device_id, timestamp() AS received_at "
+                              "FROM 'factory/prod/telemetry/+'")
+
+
+def test_rule_roles_trust_only_iot_acting_for_this_rule(dev, prod):
+    for run, suffix in ((dev, "dev"), (prod, "prod")):
+        for role_name, physical in ((f"iot-{suffix}-ingestion-rule-role", f"iot-rule-role-{suffix}"),
+                                    (f"iot-{suffix}-ingestion-rule-error-role", f"iot-rule-error-role-{suffix}")):
+            role = run.one(ROLE, role_name)
+            assert_input(role, "name", physical)
+            trust = policy_statements(role, "assumeRolePolicy")["TrustService"]
+            assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
+            assert trust["Action"] == ["sts:AssumeRole"]
+            assert trust["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": "123456789012"},
+                "ArnEquals": {"aws:SourceArn": f"arn:aws:iot:ap-southeast-1:123456789012:rule/iot_sensor_ingest_{suffix}"},
+            }, f"{role.urn}: assumeRolePolicy condition"
 
 
 def test_ingest_role_may_only_put_records_and_use_the_key(dev):

@@ -6,6 +6,7 @@ COMPONENT_TYPES = {
     "iotpipeline:index:SensorPipeline", "iotpipeline:index:Encryption", "iotpipeline:index:Storage",
     "iotpipeline:index:Ingestion", "iotpipeline:index:Fleet", "iotpipeline:index:Processing",
     "iotpipeline:index:Audit", "iotpipeline:index:SecureBucket", "iotpipeline:index:Monitoring",
+    "iotpipeline:index:Analytics",
 }
 
 
@@ -37,7 +38,8 @@ def test_stack_exports_what_users_need(dev):
     assert outputs["kmsKeyArn"].startswith("arn:aws:kms:ap-southeast-1:123456789012:key/")
     assert outputs["kmsKeyAlias"] == "alias/iot-manufacturing-dev"
     assert outputs["iotEndpoint"].endswith("-ats.iot.ap-southeast-1.amazonaws.com")
-    assert outputs["telemetryTopicPattern"] == "factory/telemetry/+"
+    assert outputs["telemetryTopicPattern"] == "factory/dev/telemetry/+"
+    assert outputs["deviceThingNames"] == {"press-001": "press-001_dev"}
     assert outputs["thingTypeName"] == "manufacturing-sensor-dev"
     assert set(outputs["deviceCertificates"]) == {"press-001"}
 
