@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from handler.detector_settings import DetectorSettingsError
+from handler.detector_settings import validate as validate_detector_settings
 from handler.message_format import DEVICE_ID_PATTERN, KNOWN_SENSORS, SENSOR_NAME_PATTERN
 
 # Values CloudWatch Logs accepts for a log group's retention.
@@ -316,10 +318,13 @@ def _read_sensor_limits(reader: _Reader) -> dict[str, SensorLimit]:
 
 def _read_anomaly_settings(reader: _Reader) -> dict[str, float]:
     raw = reader.structured("anomalyDetection", {}, dict)
-    for name, value in raw.items():
-        if not _finite(value) or value <= 0:
-            reader.problem(f"anomalyDetection.{name}", value, "a positive number")
-    return {name: value for name, value in raw.items() if _finite(value)}
+    # The processor's own validator: what passes here is what the function starts with.
+    try:
+        validate_detector_settings(raw)
+    except DetectorSettingsError as error:
+        reader.problems.extend(f"config {problem}" for problem in error.problems)
+        return {}
+    return dict(raw)
 
 
 # Alarm thresholds: config key -> AlarmSettings field.

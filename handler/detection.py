@@ -1,218 +1,568 @@
-"""Anomaly detection per device and sensor, with state carried across batches.
+"""Anomaly detection per device: readings in time order in, anomaly episodes out.
 
-Pure. Each sensor keeps an exponentially weighted mean and variance (EWMA), a
-slow reference level, and the length of its current run of identical values.
-From these, without any threshold tuned to the sensor:
+Pure standard library. Per device the detector keeps a `DeviceModel` (a few
+floats per sensor, one small joint model, the open episodes), serialised as
+JSON between batches. Everything is deterministic: the same readings from the
+same state give the same episodes and the same state, bit for bit, however the
+readings were split into batches (floats survive JSON exactly; nothing is
+rounded on the way out that the uninterrupted run did not round too).
 
-- spike: a reading far from the running mean (in standard deviations);
-- jump:  several such readings in a row on the same side: the level itself
-         moved. Reported once, at the first of them, and the model restarts at
-         the new level. So that a jump is not also reported as spikes, an
-         outlier is held (in the state, across batches if need be) until the
-         next reading decides: back to normal, it is a spike; the run goes
-         on to the confirmation count, they are one jump;
-- stuck: the same value many times in a row;
-- drift: the running mean has wandered far from the slow reference level.
+Per sensor (scores in units of the sensor's own normal behaviour, so volts next
+to g need no per-sensor threshold):
 
-Hard limits per sensor type add `limit`. Readings that are anomalies do not
-update the model, so one bad value does not widen what counts as normal.
+- a short-term level L (EWMA, `levelAlpha`) and a slow baseline B (`baselineAlpha`,
+  learned evenly over the first `warmupReadings`, then exponentially);
+- the innovation r = x - L (the reading against the short-term level) and its
+  normal spread: |r| beyond `spikeZ` spreads is a **spike**;
+- the level deviation d = L - B and its normal spread: beyond `levelZ` is a
+  **level_shift** when it got there within a few level time constants of first
+  moving, a **drift** when it crept there;
+- the short-term variance of r against its normal variance: beyond
+  `varianceRatio` is a **variance** change;
+- the run of identical values: a run of at least `stuckReadings` and
+  `stuckFactor` times the longest run seen in normal operation is **stuck**, so
+  a quantised or constant sensor (a flow reported in whole l/min, a temperature
+  to 0.1 degrees) that repeats values normally does not fire;
+- hard limits per sensor type: **limit**, from the first reading.
+
+Per device, a joint model of the sensors' standardised level deviations (their
+covariance, so sensors that normally move together do not alarm when they do):
+the Hotelling T-squared of the current deviations, as a standard normal score
+(Wilson-Hilferty), beyond `jointZ` is **multivariate**, with the sensors that
+contribute most.
+
+The baselines learn only from normal readings: while any test fires on a
+device, its baselines move at a tenth of their rate (`ABSORB_FACTOR`), so a long
+anomaly is not learned as normal within its first hours, while a real change of
+operating point is accepted eventually (and reported as one episode until then).
+
+Episodes: a scope (a sensor, or the device for the joint model) opens an
+episode at its first abnormal reading; it stays open while abnormal and closes
+once the scope has been normal for both `settleReadings` readings and `settleMs`
+milliseconds of device time since the last abnormal reading (readings bridge
+short normal gaps at any sampling rate; milliseconds keep a fast device from
+closing on a moment's calm). `ended_at` is then the last abnormal reading, so a
+closed episode covers exactly its abnormal stretch and the normal gaps inside.
+An episode longer than MAX_EPISODE_MS is closed at its last abnormal reading
+and a continuation opened, so a query for the episodes overlapping a time range
+need look back at most MAX_EPISODE_MS before the range.
+
+Kind rule: an episode's kind is the strongest kind seen while it was open, in
+the order of KIND_STRENGTH; of equally strong kinds, the first seen stays. So a
+spike that turns out to be the first reading of a level shift becomes a
+level_shift, and a limit violation inside any episode makes it a limit episode.
+
+Scores are in multiples of the kind's threshold (1.0 = just at it), so
+`peak_score` compares across kinds: limit 1 + distance outside the limits in
+spans, stuck the run length over the stuck threshold.
 """
 
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
-from handler.settings import DetectorSettings
+from handler import layout
+from handler.detector_settings import DetectorSettings
+
+DEVICE_SCOPE = "device"
 
 LIMIT = "limit"
 SPIKE = "spike"
-JUMP = "jump"
-STUCK = "stuck"
+LEVEL_SHIFT = "level_shift"
+VARIANCE = "variance"
 DRIFT = "drift"
-KINDS = (LIMIT, SPIKE, JUMP, STUCK, DRIFT)
+STUCK = "stuck"
+MULTIVARIATE = "multivariate"
+KINDS = (LIMIT, SPIKE, LEVEL_SHIFT, VARIANCE, DRIFT, STUCK, MULTIVARIATE)
+# Which kind replaces which in an open episode (higher replaces lower).
+# A variance change outranks level changes: noisier readings also move the level by chance,
+# while a level shift alone raises the short-term variance too briefly to be one.
+KIND_STRENGTH = {SPIKE: 0, DRIFT: 1, LEVEL_SHIFT: 2, VARIANCE: 3, MULTIVARIATE: 3, STUCK: 4, LIMIT: 5}
 
-# Standard deviations are floored relative to the level, so a quiet sensor
-# (or one whose variance decayed while stuck) does not turn noise into spikes.
-_RELATIVE_STD_FLOOR = 1e-4
-_ABSOLUTE_STD_FLOOR = 1e-9
+# One day: an episode is closed and continued after that, bounding how far
+# before a time range a query must look for episodes overlapping it.
+MAX_EPISODE_MS = layout.MAX_EPISODE_MS
+# A device's sensor names are not fixed by the format: keep the models of at
+# most this many (the format allows 32 per reading), dropping the one seen least recently.
+MAX_TRACKED_SENSORS = 64
+# While a device is abnormal its baselines learn at this fraction of their rate.
+ABSORB_FACTOR = 0.1
+# How far one reading can pull the short-term level and variance, in spreads.
+CLIP_SPREADS = 4.0
+# Residuals beyond this many spreads update the spreads as if they were at it
+# (Huber-style): heavy tails do not inflate them, and a slow drift cannot grow
+# them faster than a factor 1 + baselineAlpha * (SPREAD_CLIP**2 - 1) a reading.
+SPREAD_CLIP = 2.0
+# A level change found within this many level time constants (1 / levelAlpha
+# readings) of the level jumping to confirmed outliers is abrupt: a level shift.
+# Otherwise the level crept there: drift.
+ABRUPT_TIME_CONSTANTS = 2.0
+# Spreads are floored: relative to the level, and to the sensor's resolution
+# (the smallest step it has shown), so a quiet or quantised sensor does not
+# turn its last digit into anomalies.
+RELATIVE_SPREAD_FLOOR = 1e-6
+ABSOLUTE_SPREAD_FLOOR = 1e-9
+# Joint model: ridge added to the deviations' covariance (relative to its mean
+# variance: sensors that always move together still leave a direction of small
+# variance, not none), and every how many normal readings it learns once
+# (it is inverted after each update; learning from every reading would cost
+# n^3 per reading for a slow baseline that gains nothing from it).
+JOINT_RIDGE = 0.01
+JOINT_LEARN_EVERY = 8
+# ... and only from readings scoring below this share of jointZ.
+JOINT_LEARN_BELOW = 0.5
+# Sensors named on a joint episode: the largest contributions to T-squared
+# that together make up this share of it (at most JOINT_MAX_NAMED).
+JOINT_NAMED_SHARE = 0.7
+JOINT_MAX_NAMED = 4
+
+STATE_VERSION = 1
 
 
-Anomaly = namedtuple("Anomaly", ["device_id", "sensor", "timestamp_ms", "value", "kind", "expected_low",
-                                 "expected_high", "score", "sequence_number"])
+class Episode:
+    """One anomaly episode of one device, for one scope (a sensor, or DEVICE_SCOPE)."""
 
+    __slots__ = ("scope", "kind", "sensors", "started_at", "ended_at", "last_abnormal_at", "peak_score",
+                 "readings", "seen", "continued")
 
-class SensorState:
-    """One sensor's running statistics (see the module docstring)."""
-
-    __slots__ = ("count", "mean", "variance", "last", "flat_run", "reference", "held", "held_sign",
-                 "stuck_reported")
-
-    def __init__(self, count: int = 0, mean: float = 0.0, variance: float = 0.0, last: float = math.nan,
-                 flat_run: int = 0, reference: float = 0.0, held: list | None = None, held_sign: int = 0,
-                 stuck_reported: bool = False) -> None:
-        self.count = count
-        self.mean = mean
-        self.variance = variance
-        self.last = last
-        self.flat_run = flat_run
-        self.reference = reference
-        # Outliers in a row on one side, not yet told apart as spikes or a jump:
-        # [timestamp_ms, value, expected_low, expected_high, score, sequence_number] each.
-        self.held = held if held is not None else []
-        self.held_sign = held_sign
-        self.stuck_reported = stuck_reported
+    def __init__(self, scope: str, kind: str, sensors: tuple[str, ...], started_at: int,
+                 ended_at: int | None = None, last_abnormal_at: int | None = None, peak_score: float = 0.0,
+                 readings: int = 1, seen: int = 1, continued: bool = False) -> None:
+        self.scope = scope
+        self.kind = kind
+        self.sensors = sensors
+        self.started_at = started_at
+        self.ended_at = ended_at
+        self.last_abnormal_at = started_at if last_abnormal_at is None else last_abnormal_at
+        self.peak_score = peak_score
+        self.readings = readings
+        # Device readings seen since started_at (readings is this at the last abnormal one).
+        self.seen = seen
+        # Whether this episode continues one closed at MAX_EPISODE_MS.
+        self.continued = continued
 
     def to_list(self) -> list:
-        return [self.count, self.mean, self.variance, self.last, self.flat_run, self.reference,
-                self.held, self.held_sign, int(self.stuck_reported)]
+        return [self.scope, self.kind, list(self.sensors), self.started_at, self.ended_at, self.last_abnormal_at,
+                self.peak_score, self.readings, self.seen, int(self.continued)]
 
     @classmethod
-    def from_list(cls, values: list) -> "SensorState":
-        count, mean, variance, last, flat_run, reference, held, held_sign, stuck = values
-        return cls(int(count), float(mean), float(variance), float(last) if last is not None else math.nan,
-                   int(flat_run), float(reference), [list(outlier) for outlier in held], int(held_sign),
-                   bool(stuck))
+    def from_list(cls, values: list) -> "Episode":
+        scope, kind, sensors, started_at, ended_at, last_abnormal_at, peak, readings, seen, continued = values
+        return cls(scope, kind, tuple(sensors), started_at, ended_at, last_abnormal_at, float(peak), readings,
+                   seen, bool(continued))
+
+    def copy(self) -> "Episode":
+        return Episode(self.scope, self.kind, self.sensors, self.started_at, self.ended_at, self.last_abnormal_at,
+                       self.peak_score, self.readings, self.seen, self.continued)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Episode) and self.to_list() == other.to_list()
+
+    def __repr__(self) -> str:
+        return (f"Episode({self.scope!r}, {self.kind!r}, sensors={self.sensors}, {self.started_at}..{self.ended_at}, "
+                f"last_abnormal_at={self.last_abnormal_at}, peak={self.peak_score:.3g}, readings={self.readings})")
 
 
-class DeviceState:
-    """What the detector remembers of one device between batches."""
+class SensorModel:
+    """One sensor's learned normal behaviour (see the module docstring)."""
 
-    __slots__ = ("last_timestamp_ms", "sensors")
+    __slots__ = ("n", "level", "baseline", "var_r", "var_d", "fast_r2", "last", "run", "longest_run",
+                 "quantum", "jumped_at", "outside", "last_seen")
 
-    def __init__(self, last_timestamp_ms: int = 0, sensors: dict[str, SensorState] | None = None) -> None:
-        self.last_timestamp_ms = last_timestamp_ms
+    def __init__(self, n: int = 0, level: float = 0.0, baseline: float = 0.0, var_r: float = 0.0,
+                 var_d: float = 0.0, fast_r2: float = 0.0, last: float = 0.0, run: int = 0, longest_run: int = 0,
+                 quantum: float = 0.0, jumped_at: int = -1, outside: int = 0, last_seen: int = 0) -> None:
+        self.n = n                      # readings learned
+        self.level = level              # short-term level L
+        self.baseline = baseline        # slow baseline B
+        self.var_r = var_r              # normal variance of the innovation x - L
+        self.var_d = var_d              # normal mean square of the level deviation L - B
+        self.fast_r2 = fast_r2          # short-term mean square of the innovation
+        self.last = last                # last value
+        self.run = run                  # identical values in a row before the current one
+        self.longest_run = longest_run  # longest such run seen in normal operation
+        self.quantum = quantum          # smallest non-zero step between consecutive values
+        self.jumped_at = jumped_at      # n when the level last jumped to confirmed outliers (-1: never)
+        self.outside = outside          # side (1, -1) of the last reading if it was beyond spikeZ, else 0
+        self.last_seen = last_seen      # device time of its last reading (for eviction)
+
+    def to_list(self) -> list:
+        return [self.n, self.level, self.baseline, self.var_r, self.var_d, self.fast_r2, self.last, self.run,
+                self.longest_run, self.quantum, self.jumped_at, self.outside, self.last_seen]
+
+    @classmethod
+    def from_list(cls, values: list) -> "SensorModel":
+        n, level, baseline, var_r, var_d, fast_r2, last, run, longest, quantum, jumped_at, outside, last_seen = values
+        return cls(n, float(level), float(baseline), float(var_r), float(var_d), float(fast_r2), float(last), run,
+                   longest, float(quantum), jumped_at, outside, last_seen)
+
+
+class JointModel:
+    """Covariance of a fixed set of sensors' standardised level deviations."""
+
+    __slots__ = ("sensors", "n", "cov", "_inverse")
+
+    def __init__(self, sensors: tuple[str, ...], n: int = 0, cov: list[float] | None = None) -> None:
         self.sensors = sensors
+        self.n = n  # updates learned
+        size = len(sensors)
+        # Lower triangle, row by row: cov[i * (i + 1) // 2 + j] for j <= i.
+        self.cov = cov if cov is not None else [0.0] * (size * (size + 1) // 2)
+        self._inverse: list[list[float]] | None = None  # derived, never stored
 
+    def learn(self, u: list[float], alpha: float) -> None:
+        n = self.n = self.n + 1
+        a = alpha if alpha * n > 1.0 else 1.0 / n
+        keep = 1.0 - a
+        cov = self.cov
+        k = 0
+        for i, ui in enumerate(u):
+            aui = a * ui
+            for j in range(i + 1):
+                cov[k] = keep * cov[k] + aui * u[j]
+                k += 1
+        self._inverse = None
+
+    def inverse(self) -> list[list[float]]:
+        if self._inverse is None:
+            self._inverse = _inverse_spd(self.cov, len(self.sensors), JOINT_RIDGE)
+        return self._inverse
+
+
+class DeviceModel:
+    """Everything the detector remembers of one device between batches."""
+
+    __slots__ = ("last_timestamp_ms", "readings", "sensors", "joint", "open_episodes")
+
+    def __init__(self, last_timestamp_ms: int = 0, readings: int = 0, sensors: dict[str, SensorModel] | None = None,
+                 joint: JointModel | None = None, open_episodes: dict[str, Episode] | None = None) -> None:
+        self.last_timestamp_ms = last_timestamp_ms  # device time of the newest reading observed
+        self.readings = readings                    # readings observed
+        self.sensors = sensors if sensors is not None else {}
+        self.joint = joint
+        self.open_episodes = open_episodes if open_episodes is not None else {}
+
+    def to_state(self) -> dict:
+        """A JSON-serialisable copy (json.dumps(..., allow_nan=False) works; floats round-trip exactly)."""
+        joint = self.joint
+        return {
+            "v": STATE_VERSION,
+            "t": self.last_timestamp_ms,
+            "n": self.readings,
+            "s": {name: model.to_list() for name, model in sorted(self.sensors.items())},
+            "j": [list(joint.sensors), joint.n, list(joint.cov)] if joint is not None else None,
+            "e": [episode.to_list() for _, episode in sorted(self.open_episodes.items())],
+        }
+
+    @classmethod
+    def from_state(cls, state: object) -> "DeviceModel":
+        if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+            # A state of another version (or none) starts the device afresh: it is relearned
+            # within warmupReadings, which is safer than misreading numbers.
+            return cls()
+        joint_raw = state["j"]
+        joint = (JointModel(tuple(joint_raw[0]), joint_raw[1], [float(x) for x in joint_raw[2]])
+                 if joint_raw is not None else None)
+        episodes = [Episode.from_list(values) for values in state["e"]]
+        return cls(state["t"], state["n"], {name: SensorModel.from_list(values) for name, values in state["s"].items()},
+                   joint, {episode.scope: episode for episode in episodes})
 
 
 class Detector:
-    """Applies one stack's limits and settings to readings, in time order per device."""
+    """Applies one stack's limits and detector settings to each device's readings, in time order."""
 
     def __init__(self, limits: dict[str, tuple[float, float]], settings: DetectorSettings) -> None:
-        self.limits = limits
+        self.limits = dict(limits)
         self.settings = settings
+        s = settings
+        self._abrupt_readings = ABRUPT_TIME_CONSTANTS / s.levelAlpha
+        self._half_learned = max(2, s.warmupReadings // 2)
 
-    def check_limits(self, device_id: str, timestamp_ms: int, values: dict[str, float],
-                     sequence_number: str, found: list[Anomaly]) -> None:
-        """Hard limits only: for readings that arrive after newer ones (no model update)."""
-        limits = self.limits
-        for name, value in values.items():
-            bounds = limits.get(name)
-            if bounds is not None and not bounds[0] <= value <= bounds[1]:
-                found.append(Anomaly(device_id, name, timestamp_ms, value, LIMIT, bounds[0], bounds[1],
-                                     _limit_score(value, bounds), sequence_number))
+    def new_model(self) -> DeviceModel:
+        return DeviceModel()
 
-    def observe(self, device: DeviceState, device_id: str, timestamp_ms: int, values: dict[str, float],
-                sequence_number: str, found: list[Anomaly]) -> None:
-        """Check one reading against the device's model, update the model, append anomalies to `found`."""
-        settings = self.settings
+    def observe(self, model: DeviceModel, timestamp_ms: int, values: dict[str, float]) -> list[Episode]:
+        """One reading, strictly newer than every reading the model has seen.
+
+        Updates the model and returns copies of the episodes this reading
+        opened, extended or closed (a closed one has ended_at set and is no
+        longer in model.open_episodes), in scope order.
+        """
+        if timestamp_ms <= model.last_timestamp_ms and model.readings:
+            raise ValueError(f"reading at {timestamp_ms} is not newer than {model.last_timestamp_ms}")
+        s = self.settings
+        warmup = s.warmupReadings
+        level_alpha = s.levelAlpha
+        keep_level = 1.0 - level_alpha
+        baseline_alpha = s.baselineAlpha
+        spike_z, level_z, variance_ratio = s.spikeZ, s.levelZ, s.varianceRatio
         limits = self.limits
-        sensors = device.sensors
-        if sensors is None:
-            sensors = device.sensors = {}
-        for name, value in values.items():
-            state = sensors.get(name)
-            if state is None:
-                state = sensors[name] = SensorState()
+        sensors = model.sensors
+        model.readings += 1
+        model.last_timestamp_ms = timestamp_ms
+
+        # Pass 1: score every sensor against what was learned before this reading.
+        flags: dict[str, tuple[str, float]] = {}   # sensor -> (kind, score) of its strongest test
+        deviations: dict[str, float] = {}          # sensor -> standardised level deviation, once learned
+        scored = []
+        for name, x in values.items():
+            m = sensors.get(name)
+            if m is None:
+                if len(sensors) >= MAX_TRACKED_SENSORS:
+                    _evict(sensors, set(values))
+                m = sensors[name] = SensorModel(last=x, level=x, baseline=x)
+            m.last_seen = timestamp_ms
             bounds = limits.get(name)
-            if bounds is not None and not bounds[0] <= value <= bounds[1]:
-                found.append(Anomaly(device_id, name, timestamp_ms, value, LIMIT, bounds[0], bounds[1],
-                                     _limit_score(value, bounds), sequence_number))
+            if bounds is not None and not bounds[0] <= x <= bounds[1]:
+                flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
+                continue  # implausible: learned from in no way
+            n = m.n
+            r = x - m.level
+            if n == 0:
+                scored.append((name, m, x, 0.0, 0.0, 0.0, x, 0))
                 continue
-            if value == state.last:
-                self._repeat(state, device_id, name, timestamp_ms, value, sequence_number, found)
+            floor = m.quantum
+            relative = RELATIVE_SPREAD_FLOOR * abs(m.baseline)
+            if relative > floor:
+                floor = relative
+            if floor < ABSOLUTE_SPREAD_FLOOR:
+                floor = ABSOLUTE_SPREAD_FLOOR
+            var_r = m.var_r if m.var_r > floor * floor else floor * floor
+            sd_r = math.sqrt(var_r)
+            # The short-term level follows an outlier only as far as CLIP_SPREADS spreads, so one
+            # spike does not look like a level shift; a second outlier on the same side confirms a
+            # new level, and the level moves there at once.
+            clip = CLIP_SPREADS * sd_r
+            outside = 0 if -spike_z * sd_r <= r <= spike_z * sd_r else (1 if r > 0 else -1)
+            jumped = outside and outside == m.outside
+            if jumped:
+                level = x
+            else:
+                level = m.level + level_alpha * (r if -clip < r < clip else (clip if r > 0 else -clip))
+            d = level - m.baseline
+            var_d = m.var_d if m.var_d > floor * floor else floor * floor
+            z_d = d / math.sqrt(var_d)
+            r2 = r * r if -clip < r < clip else clip * clip
+            fast_r2 = keep_level * m.fast_r2 + level_alpha * r2
+            scored.append((name, m, x, r, d, fast_r2, level, outside))
+            if n >= self._half_learned:
+                # The joint model reads the reading itself against the baseline (not the smoothed
+                # level), so a correlation broken for a few readings shows too.
+                deviations[name] = (x - m.baseline) / math.sqrt(var_d + var_r)
+            if n < warmup:
                 continue
-            state.flat_run = 0
-            state.stuck_reported = False
-            count = state.count
-            if count >= settings.warmup:
-                mean = state.mean
-                std = _std(state.variance, mean)
-                deviation = value - mean
-                score = (deviation if deviation >= 0 else -deviation) / std
-                if score > settings.spike_z:
-                    self._outlier(state, device_id, name, timestamp_ms, value, deviation, std, score,
-                                  sequence_number, found)
+            kind, score = None, 0.0
+            z_r = abs(r) / sd_r / spike_z
+            if z_r > 1.0:
+                kind, score = SPIKE, z_r
+            ratio = fast_r2 / var_r / variance_ratio
+            if ratio > 1.0 and ratio > score:
+                kind, score = VARIANCE, ratio
+            if jumped:
+                m.jumped_at = n
+            a_z_d = abs(z_d)
+            if a_z_d > level_z:
+                # Abrupt if the level jumped (outliers confirmed it) within a level time constant.
+                shifted = LEVEL_SHIFT if m.jumped_at >= 0 and n - m.jumped_at <= self._abrupt_readings else DRIFT
+                if a_z_d / level_z > score:
+                    kind, score = shifted, a_z_d / level_z
+                elif kind is None or KIND_STRENGTH[shifted] > KIND_STRENGTH[kind]:
+                    kind = shifted
+            # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
+            # stuck: one that changes by less than a step between readings repeats values normally.
+            if x == m.last and m.var_r >= m.quantum * m.quantum > 0.0:
+                threshold = self._stuck_threshold(m)
+                if m.run + 2 >= threshold:
+                    kind, score = STUCK, (m.run + 2) / threshold
+            if kind is not None:
+                flags[name] = (kind, score)
+
+        # The joint model: over the sensors of this reading, once each is half learned.
+        joint_flag = None
+        joint = model.joint
+        if joint is None or len(joint.sensors) != len(values) or not all(name in values for name in joint.sensors):
+            # Another set of sensors: a model of this set, learned afresh (a single sensor has none).
+            joint = model.joint = JointModel(tuple(sorted(values))) if len(values) > 1 else None
+        u = None
+        joint_learns = False
+        if joint is not None and len(deviations) == len(values):
+            u = [deviations[name] for name in joint.sensors]
+            if joint.n >= warmup - self._half_learned:
+                score, named = _joint_score(joint, u)
+                if score > s.jointZ:
+                    joint_flag = (score / s.jointZ, named)
+                # It learns only from readings well inside normal, so a broken correlation
+                # just under the threshold is not learned as the new normal.
+                joint_learns = score < JOINT_LEARN_BELOW * s.jointZ and model.readings % JOINT_LEARN_EVERY == 0
+            else:
+                joint_learns = True
+
+        # Pass 2: learn. A device with any abnormal scope learns slowly (see ABSORB_FACTOR).
+        quiet = not flags and joint_flag is None
+        slow = baseline_alpha if quiet else baseline_alpha * ABSORB_FACTOR
+        for name, m, x, r, d, fast_r2, level, outside in scored:
+            n = m.n = m.n + 1
+            if n == 1:
+                continue
+            m.level = level
+            m.outside = outside
+            m.fast_r2 = fast_r2
+            a = 1.0 / n if n <= warmup else slow
+            m.baseline += a * (x - m.baseline)
+            # Spreads learn from normal readings, and at the absorbing rate from abnormal ones (so a
+            # spread misjudged in the warm-up cannot keep a sensor abnormal for ever), clipped
+            # against heavy tails.
+            if n > warmup:
+                a = baseline_alpha if name not in flags and joint_flag is None else baseline_alpha * ABSORB_FACTOR
+            limit_r = SPREAD_CLIP * SPREAD_CLIP * m.var_r
+            r2 = r * r
+            m.var_r += a * ((r2 if r2 < limit_r or n <= 3 else limit_r) - m.var_r)
+            limit_d = SPREAD_CLIP * SPREAD_CLIP * m.var_d
+            d2 = d * d
+            m.var_d += a * ((d2 if d2 < limit_d or n <= 3 else limit_d) - m.var_d)
+            step = x - m.last
+            if step:
+                if step < 0:
+                    step = -step
+                if step < m.quantum or m.quantum == 0.0:
+                    m.quantum = step
+                if m.run > m.longest_run and m.run + 1 < self._stuck_threshold(m):
+                    m.longest_run = m.run  # a run that ended without being stuck was normal
+                m.run = 0
+                m.last = x
+            else:
+                m.run += 1
+                if n <= warmup and m.run > m.longest_run:
+                    m.longest_run = m.run  # learning: even a sensor constant so far is normal
+        if joint_learns and quiet:
+            joint.learn(u, baseline_alpha * JOINT_LEARN_EVERY)
+
+        # Episodes.
+        changed: list[Episode] = []
+        open_episodes = model.open_episodes
+        for name, (kind, score) in flags.items():
+            self._abnormal(open_episodes, name, kind, score, (name,), timestamp_ms, changed)
+        if joint_flag is not None:
+            self._abnormal(open_episodes, DEVICE_SCOPE, MULTIVARIATE, joint_flag[0], joint_flag[1], timestamp_ms,
+                           changed)
+        if open_episodes:
+            settle_readings, settle_ms = s.settleReadings, s.settleMs
+            for scope in list(open_episodes):
+                episode = open_episodes[scope]
+                if episode.last_abnormal_at == timestamp_ms:
                     continue
-            if state.held:
-                self._release_spikes(state, device_id, name, found)
-            # Update: early on average evenly (as Welford would), later weight recent readings.
-            count += 1
-            state.count = count
-            state.last = value
-            if count == 1:
-                state.mean = state.reference = value
-                state.variance = 0.0
-                continue
-            alpha = settings.alpha if settings.alpha * count > 1.0 else 1.0 / count
-            deviation = value - state.mean
-            state.mean += alpha * deviation
-            state.variance = (1.0 - alpha) * (state.variance + alpha * deviation * deviation)
-            reference_alpha = settings.reference_alpha if settings.reference_alpha * count > 1.0 else 1.0 / count
-            state.reference += reference_alpha * (value - state.reference)
-            if count >= 2 * settings.warmup:
-                std = _std(state.variance, state.mean)
-                drift = abs(state.mean - state.reference) / std
-                if drift > settings.drift_z:
-                    found.append(Anomaly(device_id, name, timestamp_ms, value, DRIFT,
-                                         state.reference - settings.drift_z * std,
-                                         state.reference + settings.drift_z * std, drift, sequence_number))
-                    # Re-arm: the next report needs another drift of the same size.
-                    state.reference = state.mean
-        if timestamp_ms > device.last_timestamp_ms:
-            device.last_timestamp_ms = timestamp_ms
+                episode.seen += 1
+                if (episode.seen - episode.readings >= settle_readings
+                        and timestamp_ms - episode.last_abnormal_at >= settle_ms):
+                    del open_episodes[scope]
+                    episode.ended_at = episode.last_abnormal_at
+                    changed.append(episode.copy())
+        if len(changed) > 1:
+            changed.sort(key=_scope_order)
+        return changed
 
-    def _repeat(self, state: SensorState, device_id: str, name: str, timestamp_ms: int, value: float,
-                sequence_number: str, found: list[Anomaly]) -> None:
-        # A repeated value carries no news about the level or the noise: only count the run.
-        if state.held:  # back at the last normal value: what was held were spikes
-            self._release_spikes(state, device_id, name, found)
-        state.flat_run += 1
-        if state.flat_run + 1 >= self.settings.stuck_count and not state.stuck_reported:
-            state.stuck_reported = True
-            found.append(Anomaly(device_id, name, timestamp_ms, value, STUCK, value, value,
-                                 float(state.flat_run + 1), sequence_number))
-
-    def _outlier(self, state: SensorState, device_id: str, name: str, timestamp_ms: int, value: float,
-                 deviation: float, std: float, score: float, sequence_number: str, found: list[Anomaly]) -> None:
-        # Not used to update the model, so one bad value does not widen what counts as normal.
-        settings = self.settings
-        sign = 1 if deviation > 0 else -1
-        if state.held and sign != state.held_sign:
-            self._release_spikes(state, device_id, name, found)
-        state.held_sign = sign
-        state.held.append([timestamp_ms, value, state.mean - settings.spike_z * std,
-                           state.mean + settings.spike_z * std, score, sequence_number])
-        if len(state.held) < settings.jump_confirm:
-            return
-        first = state.held[0]
-        found.append(Anomaly(device_id, name, first[0], first[1], JUMP, first[2], first[3], first[4], first[5]))
-        # The level moved: restart the model at the new level, keep the noise estimate.
-        level = sum(outlier[1] for outlier in state.held) / len(state.held)
-        state.mean = state.reference = level
-        state.last = value
-        state.held = []
-        state.held_sign = 0
+    def _stuck_threshold(self, m: SensorModel) -> float:
+        """Identical values in a row that are stuck for this sensor."""
+        threshold = self.settings.stuckFactor * (m.longest_run + 1)
+        return threshold if threshold > self.settings.stuckReadings else self.settings.stuckReadings
 
     @staticmethod
-    def _release_spikes(state: SensorState, device_id: str, name: str, found: list[Anomaly]) -> None:
-        for timestamp_ms, value, low, high, score, sequence_number in state.held:
-            found.append(Anomaly(device_id, name, timestamp_ms, value, SPIKE, low, high, score, sequence_number))
-        state.held = []
-        state.held_sign = 0
+    def _abnormal(open_episodes: dict[str, Episode], scope: str, kind: str, score: float, sensors: tuple[str, ...],
+                  timestamp_ms: int, changed: list[Episode]) -> None:
+        episode = open_episodes.get(scope)
+        if episode is not None and timestamp_ms - episode.started_at >= MAX_EPISODE_MS:
+            del open_episodes[scope]
+            episode.ended_at = episode.last_abnormal_at
+            changed.append(episode.copy())
+            episode = open_episodes[scope] = Episode(scope, episode.kind, sensors, timestamp_ms, peak_score=score,
+                                                     continued=True)
+            changed.append(episode.copy())
+            return
+        if episode is None:
+            episode = open_episodes[scope] = Episode(scope, kind, sensors, timestamp_ms, peak_score=score)
+            changed.append(episode.copy())
+            return
+        episode.seen += 1
+        episode.readings = episode.seen
+        episode.last_abnormal_at = timestamp_ms
+        if KIND_STRENGTH[kind] > KIND_STRENGTH[episode.kind]:
+            episode.kind = kind
+        if score > episode.peak_score:
+            episode.peak_score = score
+            if scope == DEVICE_SCOPE:
+                episode.sensors = sensors
+        changed.append(episode.copy())
 
 
-def _std(variance: float, mean: float) -> float:
-    std = math.sqrt(variance)
-    floor = _RELATIVE_STD_FLOOR * (mean if mean >= 0 else -mean)
-    if floor < _ABSOLUTE_STD_FLOOR:
-        floor = _ABSOLUTE_STD_FLOOR
-    return std if std > floor else floor
+def _scope_order(episode: Episode) -> tuple:
+    return (episode.scope, episode.started_at)
 
 
-def _limit_score(value: float, bounds: tuple[float, float]) -> float:
-    """How far outside the limits, relative to their span."""
+def _evict(sensors: dict[str, SensorModel], keep: set[str]) -> None:
+    candidates = [(m.last_seen, name) for name, m in sensors.items() if name not in keep]
+    if candidates:
+        del sensors[min(candidates)[1]]
+
+
+def _outside(x: float, bounds: tuple[float, float]) -> float:
+    """How far outside the limits, in spans of the limits."""
     low, high = bounds
-    span = max(high - low, _ABSOLUTE_STD_FLOOR)
-    return (low - value) / span if value < low else (value - high) / span
+    span = max(high - low, ABSOLUTE_SPREAD_FLOOR)
+    return (low - x) / span if x < low else (x - high) / span
+
+
+def _joint_score(joint: JointModel, u: list[float]) -> tuple[float, tuple[str, ...]]:
+    """T-squared of u as a standard normal score (Wilson-Hilferty), and the sensors contributing most."""
+    inverse = joint.inverse()
+    size = len(u)
+    contributions = []
+    t2 = 0.0
+    for i in range(size):
+        row = inverse[i]
+        pu = 0.0
+        for j in range(size):
+            pu += row[j] * u[j]
+        c = u[i] * pu
+        t2 += c
+        contributions.append(c)
+    if t2 <= 0.0:
+        return 0.0, ()
+    # (T2/k)^(1/3) is close to normal with mean 1 - 2/(9k) and variance 2/(9k).
+    v = 2.0 / (9.0 * size)
+    score = ((t2 / size) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v)
+    order = sorted(range(size), key=lambda i: (-contributions[i], i))
+    named, total = [], 0.0
+    for i in order[:JOINT_MAX_NAMED]:
+        named.append(joint.sensors[i])
+        total += contributions[i]
+        if total >= JOINT_NAMED_SHARE * t2:
+            break
+    return score, tuple(sorted(named))
+
+
+def _inverse_spd(lower: list[float], size: int, ridge: float) -> list[list[float]]:
+    """Inverse of S + ridge * mean(diag S) * I, S the symmetric matrix with lower triangle `lower` (Gauss-Jordan)."""
+    a = [[0.0] * (2 * size) for _ in range(size)]
+    k = 0
+    for i in range(size):
+        for j in range(i + 1):
+            a[i][j] = a[j][i] = lower[k]
+            k += 1
+        a[i][size + i] = 1.0
+    shift = ridge * max(sum(a[i][i] for i in range(size)) / size, ABSOLUTE_SPREAD_FLOOR)
+    for i in range(size):
+        a[i][i] += shift
+    for col in range(size):
+        pivot = max(range(col, size), key=lambda row: (abs(a[row][col]), -row))
+        a[col], a[pivot] = a[pivot], a[col]
+        p = a[col][col]
+        if p == 0.0:
+            p = ABSOLUTE_SPREAD_FLOOR
+        inv_p = 1.0 / p
+        row_c = a[col] = [value * inv_p for value in a[col]]
+        for row in range(size):
+            if row != col:
+                factor = a[row][col]
+                if factor:
+                    a[row] = [value - factor * c for value, c in zip(a[row], row_c)]
+    return [row[size:] for row in a]

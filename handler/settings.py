@@ -11,6 +11,8 @@ import math
 from collections import namedtuple
 
 from handler import layout
+from handler.detector_settings import DetectorSettings, DetectorSettingsError
+from handler.detector_settings import validate as validate_detector_settings
 from handler.message_format import KNOWN_SENSORS, SENSOR_NAME_PATTERN
 
 
@@ -18,24 +20,6 @@ class SettingsError(RuntimeError):
     """The function's environment is not one the processor can run with."""
 
 
-# Tuning of the threshold-free detector, with defaults; see docs/processor.md.
-DETECTOR_DEFAULTS = {
-    # Readings a sensor needs before its statistics are trusted.
-    "warmup": 30,
-    # Weight of a new reading in the running mean and variance (EWMA).
-    "alpha": 0.05,
-    # Distance from the running mean, in standard deviations, that is a spike.
-    "spike_z": 6.0,
-    # Consecutive spikes on the same side that mean the level itself jumped.
-    "jump_confirm": 3,
-    # Identical consecutive readings that mean the sensor is stuck.
-    "stuck_count": 20,
-    # Weight of a reading in the slow reference level that drift is measured against.
-    "reference_alpha": 0.002,
-    # Distance of the running mean from the reference, in standard deviations, that is drift.
-    "drift_z": 4.0,
-}
-DetectorSettings = namedtuple("DetectorSettings", list(DETECTOR_DEFAULTS), defaults=list(DETECTOR_DEFAULTS.values()))
 ProcessorSettings = namedtuple("ProcessorSettings", ["table_name", "bucket_name", "ttl_days", "sensor_limits",
                                                      "detector", "metrics_namespace"])
 
@@ -79,21 +63,11 @@ def _sensor_limits(environ: dict[str, str]) -> dict[str, tuple[float, float]]:
 
 
 def _detector(environ: dict[str, str]) -> DetectorSettings:
-    overrides = _json_object(environ, layout.ENV_ANOMALY_SETTINGS)
-    known = {name: type(default).__name__ for name, default in DETECTOR_DEFAULTS.items()}
-    values: dict[str, float | int] = {}
-    for name, value in overrides.items():
-        if name not in known:
-            raise SettingsError(
-                f"{layout.ENV_ANOMALY_SETTINGS}: unknown setting {name!r}; known: {', '.join(sorted(known))}"
-            )
-        if not _finite_number(value) or value <= 0:
-            raise SettingsError(f"{layout.ENV_ANOMALY_SETTINGS}: {name} = {value!r}; expected a positive number")
-        values[name] = int(value) if known[name] == "int" else float(value)
-    for name in ("alpha", "reference_alpha"):
-        if values.get(name, 0) >= 1:
-            raise SettingsError(f"{layout.ENV_ANOMALY_SETTINGS}: {name} = {values[name]!r}; expected 0 < {name} < 1")
-    return DetectorSettings(**values)
+    # The same validator as the program's `anomalyDetection` check, so both say the same.
+    try:
+        return validate_detector_settings(_json_object(environ, layout.ENV_ANOMALY_SETTINGS))
+    except DetectorSettingsError as error:
+        raise SettingsError(f"environment variable {layout.ENV_ANOMALY_SETTINGS}: {error}") from None
 
 
 def load(environ: dict[str, str]) -> ProcessorSettings:

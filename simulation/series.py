@@ -6,7 +6,7 @@ plus noise at its own level. Injected events, each labeled with device,
 sensor, kind and the reading indices it covers:
 
 - spike: one reading far off the level;
-- jump:  the level moves and stays moved;
+- level_shift: the level moves and stays moved;
 - drift: the level creeps away over a few hundred readings;
 - stuck: the sensor repeats one value;
 - limit: a physically impossible value (beyond the sensor type's hard limits).
@@ -29,7 +29,7 @@ SENSOR_PROFILES: dict[str, tuple[float, float]] = {
     "humidity": (45.0, 0.6),
 }
 LIMIT_VALUES = {"temperature": 400.0, "vibration": 120.0, "pressure": 2500.0, "humidity": 180.0}
-EVENT_KINDS = ("spike", "jump", "drift", "stuck", "limit")
+EVENT_KINDS = ("spike", "level_shift", "drift", "stuck", "limit")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _plan_events(rng: random.Random, device_id: str, sensors: list[str], length:
     """Non-overlapping events per sensor, after the detector's warm-up."""
     planned: list[InjectedEvent] = []
     count = int(events_per_device) + (1 if rng.random() < events_per_device % 1 else 0)
-    spans = {"spike": 1, "jump": 150, "drift": 300, "stuck": 60, "limit": 1}
+    spans = {"spike": 1, "level_shift": 150, "drift": 300, "stuck": 60, "limit": 1}
     busy: dict[str, list[tuple[int, int]]] = {sensor: [] for sensor in sensors}
     for _ in range(count * 4):
         if len(planned) >= count:
@@ -71,7 +71,7 @@ def _plan_events(rng: random.Random, device_id: str, sensors: list[str], length:
             continue
         start = rng.randrange(warmup * 2, length - span - 10)
         end = start + span - 1
-        # Leave room after an event: a jump or drift changes what "normal" is for a while.
+        # Leave room after an event: a level shift or drift changes what "normal" is for a while.
         if any(start <= b_end + 200 and end + 200 >= b_start for b_start, b_end in busy[sensor]):
             continue
         busy[sensor].append((start, end))
@@ -110,8 +110,8 @@ def _apply_events(value: float, i: int, events: list[InjectedEvent], sensor: str
                   series: DeviceSeries, rng: random.Random) -> float:
     stuck = False
     for event in events:
-        # A jump stays; a drift that ended leaves the level where it got to.
-        if event.kind == "jump" and i >= event.start:
+        # A level shift stays; a drift that ended leaves the level where it got to.
+        if event.kind == "level_shift" and i >= event.start:
             value += 15 * noise
         elif event.kind == "drift" and i > event.end:
             value += 12 * noise

@@ -1,88 +1,258 @@
-"""The detector on plain data: each kind fires where it should, and not on normal noise."""
+"""The detector on small real-shaped series: each kind opens one episode where it should, none on
+normal behaviour (noise, cycles, quantised or constant sensors), and the result does not depend on
+where the state was saved and restored."""
 
+import json
+import math
 import random
 
-from handler.detection import DRIFT, JUMP, LIMIT, SPIKE, STUCK, Detector, DeviceState
-from handler.settings import DetectorSettings
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handler.detection import (DEVICE_SCOPE, DRIFT, KINDS, LEVEL_SHIFT, LIMIT, MAX_EPISODE_MS, MULTIVARIATE, SPIKE,
+                               STUCK, VARIANCE, Detector, DeviceModel)
+from handler.detector_settings import DetectorSettings
 
 LIMITS = {"temperature": (-40.0, 150.0)}
+START_MS = 1_800_000_000_000
+STEP_MS = 1000
+SETTINGS = DetectorSettings()
+WARMUP = SETTINGS.warmupReadings
 
 
-def _run(values, settings=DetectorSettings()):
-    detector, state, found = Detector(LIMITS, settings), DeviceState(), []
-    for i, value in enumerate(values):
-        detector.observe(state, "press-001", 1_700_000_000_000 + i * 1000, {"temperature": value}, str(i), found)
-    return found, state
-
-
-def _noise(n, seed=1, level=70.0, sigma=0.5):
+def _series(n, seed=1, level=70.0, sigma=0.5, cycle=0.0, period=600, digits=None):
+    """A sensor as plants have them: a level, a slow cycle, noise, optionally quantised."""
     rng = random.Random(seed)
-    return [level + rng.gauss(0, sigma) for _ in range(n)]
+    values = []
+    for i in range(n):
+        value = level + cycle * math.sin(2 * math.pi * i / period) + rng.gauss(0, sigma)
+        values.append(round(value, digits) if digits is not None else value)
+    return values
 
 
-def test_normal_noise_raises_nothing():
-    found, state = _run(_noise(2000))
-    assert found == []
-    assert abs(state.sensors["temperature"].mean - 70.0) < 0.3
+def _rows(**columns):
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*columns.values())]
 
 
-def test_single_outlier_is_a_spike_and_does_not_move_the_model():
-    values = _noise(200)
-    values[150] = 85.0
-    found, state = _run(values)
-    assert [(a.kind, a.timestamp_ms % 1_000_000 // 1000) for a in found] == [(SPIKE, 150)]
-    assert found[0].expected_low < 70 < found[0].expected_high and found[0].score > 6
+def _run(rows, detector=None, model=None, start=0):
+    detector = detector or Detector(LIMITS, SETTINGS)
+    model = model or detector.new_model()
+    changes = []
+    for i, values in enumerate(rows, start):
+        changes.extend(detector.observe(model, START_MS + i * STEP_MS, values))
+    return _final(changes), model
 
 
-def test_level_shift_is_one_jump_at_its_first_reading_and_no_spikes():
-    values = _noise(200) + [v + 15 for v in _noise(50, seed=2)]
-    found, state = _run(values)
-    assert [(a.kind, a.timestamp_ms % 1_000_000 // 1000) for a in found] == [(JUMP, 200)]
-    assert abs(state.sensors["temperature"].mean - 85.0) < 1.0, "the model restarts at the new level"
+def _final(changes):
+    """The last version of every episode, in start order."""
+    episodes = {}
+    for episode in changes:
+        episodes[(episode.scope, episode.started_at)] = episode
+    return sorted(episodes.values(), key=lambda e: (e.started_at, e.scope))
 
 
-def test_outliers_on_both_sides_are_spikes_not_a_jump():
-    values = _noise(200)
-    values[150], values[151] = 85.0, 55.0
-    found, _ = _run(values)
-    assert [(a.kind, a.timestamp_ms % 1_000_000 // 1000) for a in found] == [(SPIKE, 150), (SPIKE, 151)]
+def _index(ms):
+    return None if ms is None else (ms - START_MS) // STEP_MS
 
 
-def test_an_outlier_held_at_the_end_of_a_batch_is_decided_in_the_next():
-    from handler import items
-    values = _noise(200)
-    values[199] = 85.0
-    first_batch, state = _run(values)
-    assert first_batch == [], "the last reading's outlier waits for the next reading"
-    restored = items.parse_state(items.state_item("press-001", state, 30))
-    detector, found = Detector(LIMITS, DetectorSettings()), []
-    detector.observe(restored, "press-001", 1_700_000_000_000 + 200_000, {"temperature": 70.1}, "200", found)
-    assert [(a.kind, a.value, a.timestamp_ms) for a in found] == [(SPIKE, 85.0, 1_700_000_000_000 + 199_000)]
+def _summary(episodes):
+    return [(e.scope, e.kind, _index(e.started_at), _index(e.ended_at)) for e in episodes]
 
 
-def test_flat_line_is_stuck_once():
-    values = _noise(100) + [71.25] * 50
-    found, _ = _run(values)
-    assert [a.kind for a in found] == [STUCK]
-    assert found[0].timestamp_ms % 1_000_000 // 1000 == 100 + 19
+def test_normal_operation_opens_nothing():
+    rows = _rows(temperature=_series(3000, seed=1, cycle=2.0),
+                 current=_series(3000, seed=2, level=1.3, sigma=0.05, cycle=0.1, period=900),
+                 flow_rate=[32.0 if (i // 150) % 3 else 31.0 for i in range(3000)],  # long constant stretches
+                 thermocouple=_series(3000, seed=3, level=26.0, sigma=0.02, cycle=0.5, period=2000, digits=1))
+    episodes, model = _run(rows)
+    assert _summary(episodes) == []
+    assert model.open_episodes == {}
 
 
-def test_slow_ramp_is_drift():
-    values = [v + max(0, i - 300) * 0.02 for i, v in enumerate(_noise(800))]
-    found, _ = _run(values)
-    kinds = [a.kind for a in found]
-    assert DRIFT in kinds and SPIKE not in kinds and JUMP not in kinds
-    assert found[0].timestamp_ms % 1_000_000 // 1000 > 300
+def test_a_single_outlier_is_one_closed_spike_episode():
+    values = _series(600)
+    values[400] = 85.0
+    episodes, model = _run(_rows(temperature=values))
+    assert _summary(episodes) == [("temperature", SPIKE, 400, 400)]
+    assert episodes[0].readings == 1 and episodes[0].sensors == ("temperature",)
+    assert episodes[0].peak_score > 1.0
+    assert model.open_episodes == {}
 
 
-def test_hard_limit_fires_even_during_warmup():
-    found, _ = _run([70.0, 200.0, 70.5])
-    assert [(a.kind, a.value, a.expected_low, a.expected_high) for a in found] == [(LIMIT, 200.0, -40.0, 150.0)]
+def test_a_level_shift_is_one_level_shift_episode_from_its_first_reading():
+    values = _series(400) + [v + 8.0 for v in _series(300, seed=2)]
+    episodes, model = _run(_rows(temperature=values))
+    assert _summary(episodes) == [("temperature", LEVEL_SHIFT, 400, None)], "the spike it began as is replaced"
+    assert model.open_episodes["temperature"].readings == 300
 
 
-def test_state_round_trips_through_its_item():
-    from handler import items
-    _, state = _run(_noise(100))
-    restored = items.parse_state(items.state_item("press-001", state, 30))
-    assert restored.sensors["temperature"].to_list() == state.sensors["temperature"].to_list()
-    assert restored.last_timestamp_ms == state.last_timestamp_ms
+def test_a_shift_that_goes_back_closes_at_its_last_abnormal_reading():
+    values = _series(400) + [v + 8.0 for v in _series(100, seed=2)] + _series(200, seed=3)
+    episodes, _ = _run(_rows(temperature=values))
+    [(scope, kind, start, end)] = _summary(episodes)
+    assert (scope, kind, start) == ("temperature", LEVEL_SHIFT, 400)
+    assert 499 <= end <= 540, "ends when the level is back, not a settle time later"
+
+
+def test_a_slow_ramp_is_drift():
+    values = [v + max(0, i - 400) * 0.01 for i, v in enumerate(_series(1200))]
+    episodes, _ = _run(_rows(temperature=values))
+    assert [(e.scope, e.kind) for e in episodes] == [("temperature", DRIFT)]
+    assert _index(episodes[0].started_at) > 400
+
+
+def test_noisier_readings_at_the_same_level_are_a_variance_change():
+    values = _series(500) + _series(300, seed=2, sigma=3.0)
+    episodes, _ = _run(_rows(temperature=values))
+    assert {e.kind for e in episodes} <= {VARIANCE, SPIKE} and VARIANCE in {e.kind for e in episodes}
+    assert all(_index(e.started_at) >= 500 for e in episodes)
+
+
+def test_a_stuck_sensor_is_stuck_but_a_quantised_or_constant_one_is_not():
+    noisy = _series(900, seed=4)
+    noisy[500:700] = [noisy[499]] * 200
+    rows = _rows(temperature=noisy,
+                 thermocouple=_series(900, seed=5, level=26.0, sigma=0.01, cycle=0.3, period=1500, digits=1),
+                 flow_rate=[32.0] * 900)
+    episodes, _ = _run(rows)
+    episodes = [e for e in episodes if e.scope != DEVICE_SCOPE]  # the joint model may see it too
+    assert [(e.scope, e.kind) for e in episodes] == [("temperature", STUCK)]
+    # Its level, held off the baseline, may show first; it ends once the level is back.
+    assert 500 < _index(episodes[0].started_at) <= 540 and 699 <= _index(episodes[0].ended_at) <= 740
+
+
+def test_a_broken_correlation_is_multivariate_naming_the_sensors():
+    # Two sensors following one slowly varying load, as a pump's current and flow do.
+    rng = random.Random(9)
+    common = [math.sin(2 * math.pi * i / 180) for i in range(900)]
+    a = [10.0 + c + rng.gauss(0, 0.1) for c in common]
+    b = [50.0 + 2 * c + rng.gauss(0, 0.2) for c in common]
+    for i in range(600, 700):  # each stays within its usual range; together they disagree
+        b[i] = 50.0 - 2 * common[i] + rng.gauss(0, 0.2)
+    episodes, _ = _run(_rows(a=a, b=b))
+    joint = [e for e in episodes if e.scope == DEVICE_SCOPE]
+    assert joint and all(e.kind == MULTIVARIATE for e in joint)
+    assert all(600 <= _index(e.started_at) < 700 for e in joint)
+    assert set().union(*(e.sensors for e in joint)) <= {"a", "b"}
+
+
+def test_a_hard_limit_opens_an_episode_even_during_warmup():
+    episodes, _ = _run(_rows(temperature=[70.0, 200.0] + [70.5] * 5))
+    assert [(e.kind, _index(e.started_at), e.ended_at) for e in episodes] == [(LIMIT, 1, None)]
+    assert episodes[0].peak_score == pytest.approx(1.0 + 50.0 / 190.0)
+
+
+def test_short_normal_gaps_are_bridged_and_long_ones_split():
+    values = _series(600)
+    for i in (400, 410, 420):   # gaps shorter than settleReadings
+        values[i] = 90.0
+    values[500] = 90.0          # after a gap longer than it
+    episodes, _ = _run(_rows(temperature=values))
+    assert [(_index(e.started_at), _index(e.ended_at), e.readings) for e in episodes] == [
+        (400, 420, 21), (500, 500, 1)]
+
+
+def test_settling_needs_both_readings_and_milliseconds():
+    detector, model = Detector(LIMITS, SETTINGS), None
+    values = _series(400)
+    episodes, model = _run(_rows(temperature=values + [90.0]), detector)
+    t = START_MS + 400 * STEP_MS
+    # Many normal readings within a few milliseconds: not yet settled (settleMs).
+    calm = _series(SETTINGS.settleReadings + 5, seed=8)
+    for k, value in enumerate(calm[:-1], 1):
+        assert detector.observe(model, t + k, {"temperature": value}) == []
+    assert "temperature" in model.open_episodes
+    [closed] = detector.observe(model, t + SETTINGS.settleMs, {"temperature": calm[-1]})
+    assert (closed.ended_at, closed.readings) == (t, 1) and model.open_episodes == {}
+
+
+def test_an_episode_longer_than_the_bound_is_closed_and_continued():
+    detector = Detector(LIMITS, SETTINGS)
+    model = detector.new_model()
+    hour = 3_600_000
+    changes = []
+    for k in range(30):  # one out-of-limit reading an hour for 30 hours
+        changes.extend(detector.observe(model, START_MS + k * hour, {"temperature": 500.0}))
+    episodes = _final(changes)
+    assert [(e.started_at - START_MS, e.ended_at and e.ended_at - START_MS, e.continued) for e in episodes] == [
+        (0, 23 * hour, False), (24 * hour, None, True)]
+    assert all((e.ended_at or e.last_abnormal_at) - e.started_at < MAX_EPISODE_MS for e in episodes)
+
+
+def test_readings_must_be_newer_than_the_model():
+    detector = Detector(LIMITS, SETTINGS)
+    model = detector.new_model()
+    detector.observe(model, START_MS, {"temperature": 70.0})
+    with pytest.raises(ValueError, match="not newer"):
+        detector.observe(model, START_MS, {"temperature": 70.0})
+
+
+def test_state_is_small_json_and_round_trips_exactly():
+    rng = random.Random(3)
+    names = [f"s{i:02d}" for i in range(32)]
+    rows = [{name: rng.gauss(i, 1 + i) for i, name in enumerate(names)} for _ in range(400)]
+    rows[390]["s00"] = 1e6
+    _, model = _run(rows)
+    text = json.dumps(model.to_state(), allow_nan=False)
+    assert len(text) < 20_000
+    assert json.dumps(DeviceModel.from_state(json.loads(text)).to_state(), allow_nan=False) == text
+    assert "s00" in DeviceModel.from_state(json.loads(text)).open_episodes
+
+
+def test_a_state_of_another_version_starts_afresh():
+    assert DeviceModel.from_state({"v": 0}).to_state() == DeviceModel().to_state()
+
+
+# Every kind, on one device, for the batch-split property below.
+def _every_kind_rows():
+    n = 1500
+    rng = random.Random(11)
+    common = [rng.gauss(0, 1) for _ in range(n)]
+    temperature = _series(n, seed=12, cycle=1.0)
+    temperature[300] = 95.0                                           # spike
+    temperature[900] = 400.0                                          # limit
+    for i in range(500, 650):
+        temperature[i] += 6.0                                         # level shift
+    vibration = _series(n, seed=13, level=4.0, sigma=0.15)
+    for i in range(700, 1100):
+        vibration[i] += (i - 700) * 0.004                             # drift
+    current = [1.3 + 0.1 * c + rng.gauss(0, 0.01) for c in common]
+    voltage = [230.0 + 2.0 * c + rng.gauss(0, 0.2) for c in common]
+    for i in range(1200, 1260):
+        voltage[i] = 230.0 - 2.0 * common[i]                          # broken correlation
+    current[1300:1380] = [current[1299]] * 80                         # stuck
+    for i in range(1400, 1480):
+        vibration[i] += rng.gauss(0, 1.5)                             # variance
+    return _rows(temperature=temperature, vibration=vibration, current=current, voltage=voltage)
+
+
+EVERY_KIND = _every_kind_rows()
+UNINTERRUPTED_CHANGES = []
+_detector = Detector(LIMITS, SETTINGS)
+_model = _detector.new_model()
+for _i, _values in enumerate(EVERY_KIND):
+    UNINTERRUPTED_CHANGES.extend(_detector.observe(_model, START_MS + _i * STEP_MS, _values))
+UNINTERRUPTED_STATE = json.dumps(_model.to_state(), allow_nan=False)
+
+
+def test_the_fixture_shows_every_kind():
+    assert {e.kind for e in UNINTERRUPTED_CHANGES} == set(KINDS)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=len(EVERY_KIND) - 1), max_size=12, unique=True))
+def test_batch_boundaries_change_nothing(boundaries):
+    """State saved and restored through JSON at any boundaries: the same episodes and state, bit for bit."""
+    detector = Detector(LIMITS, SETTINGS)
+    state = None
+    changes = []
+    edges = [0] + sorted(boundaries) + [len(EVERY_KIND)]
+    for first, end in zip(edges, edges[1:]):
+        model = DeviceModel.from_state(json.loads(state)) if state is not None else detector.new_model()
+        for i in range(first, end):
+            changes.extend(detector.observe(model, START_MS + i * STEP_MS, EVERY_KIND[i]))
+        state = json.dumps(model.to_state(), allow_nan=False)
+    assert [e.to_list() for e in changes] == [e.to_list() for e in UNINTERRUPTED_CHANGES]
+    assert state == UNINTERRUPTED_STATE

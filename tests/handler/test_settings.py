@@ -10,7 +10,7 @@ GOOD = {
     layout.ENV_ARCHIVE_BUCKET: "iot-sensor-data-dev-x",
     layout.ENV_METRICS_TTL_DAYS: "30",
     layout.ENV_SENSOR_LIMITS: '{"temperature": {"low": -10, "high": 90}}',
-    layout.ENV_ANOMALY_SETTINGS: '{"spike_z": 5, "stuck_count": 10}',
+    layout.ENV_ANOMALY_SETTINGS: '{"spikeZ": 5, "stuckReadings": 10}',
 }
 
 
@@ -19,7 +19,7 @@ def test_good_environment_loads_with_overrides():
     assert settings.table_name == "sensor-metrics-dev"
     assert settings.sensor_limits["temperature"] == (-10.0, 90.0)
     assert settings.sensor_limits["humidity"] == (0.0, 100.0)
-    assert (settings.detector.spike_z, settings.detector.stuck_count) == (5.0, 10)
+    assert (settings.detector.spikeZ, settings.detector.stuckReadings) == (5.0, 10)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -29,8 +29,8 @@ def test_good_environment_loads_with_overrides():
     ({layout.ENV_METRICS_TTL_DAYS: "3\u00b2"}, "METRICS_TTL_DAYS = '3\u00b2'; expected whole days"),
     ({layout.ENV_SENSOR_LIMITS: "{"}, "SENSOR_LIMITS_JSON is not JSON"),
     ({layout.ENV_SENSOR_LIMITS: '{"temperature": {"low": 5, "high": 1}}'}, "SENSOR_LIMITS_JSON: temperature"),
-    ({layout.ENV_ANOMALY_SETTINGS: '{"spike": 3}'}, "ANOMALY_SETTINGS_JSON: unknown setting 'spike'"),
-    ({layout.ENV_ANOMALY_SETTINGS: '{"alpha": 2}'}, "alpha = 2.0; expected 0 < alpha < 1"),
+    ({layout.ENV_ANOMALY_SETTINGS: '{"spike": 3}'}, "ANOMALY_SETTINGS_JSON: `anomalyDetection.spike` is not a detector"),
+    ({layout.ENV_ANOMALY_SETTINGS: '{"levelAlpha": 2}'}, "`anomalyDetection.levelAlpha` = 2 is not allowed"),
     ({layout.ENV_ANOMALY_SETTINGS: '[1]'}, "ANOMALY_SETTINGS_JSON must be a JSON object"),
 ])
 def test_bad_environment_names_the_variable(change, message):

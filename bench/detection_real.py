@@ -1,0 +1,446 @@
+"""Detection quality on real labeled machine and IT series, replayed as the handler sees them.
+
+    python -m bench.detection_real [--data DIR] [--batch-size 500]
+    python -m bench.detection_real --detector-only [--readings 200000]
+
+DIR defaults to `../shared/data` relative to the project root (layout and
+replay conventions in its README.md; the data is never committed). Each file is
+one device. Its rows become device messages (`build_message`), projected as the
+stack's topic rule forwards them (`project`), base64-encoded into Kinesis
+records with increasing sequence numbers, decoded with `parse_record`, and run
+through the detector in batches of --batch-size records with the device's state
+serialised between batches (to_state -> json.dumps -> json.loads ->
+from_state), with the default settings and the stack's default hard limits.
+
+Prints:
+- SKAB: point-wise precision, recall, F1, FAR, MAR, pooled over files (a row is
+  detected when it lies inside an episode, an open one reaching to the end; the
+  first 400 rows of each file are never scored), beside SKAB's Hotelling
+  T-squared baseline and the "every row anomalous" line, computed here;
+- NAB: event-level precision, recall, F1 per series and their mean, beside a
+  windowed Gaussian baseline scored the same way;
+- for both, the files the defaults were tuned on and the held-out ones apart.
+
+--detector-only times Detector.observe alone (4, 8 and 32 sensors) and prints
+the state size per device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import math
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from handler.detection import Detector, DeviceModel, Episode
+from handler.detector_settings import DetectorSettings
+from handler.message_format import KNOWN_SENSORS, build_message, project, telemetry_topic
+from handler.records import Reading, parse_record
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
+DEFAULT_BATCH_SIZE = 500  # the stack's default batchSize
+STACK_SUFFIX = "dev"
+
+SKAB_COLUMNS = {
+    "Accelerometer1RMS": "accel1_rms", "Accelerometer2RMS": "accel2_rms", "Current": "current",
+    "Pressure": "pressure_bar", "Temperature": "temperature", "Thermocouple": "thermocouple",
+    "Voltage": "voltage", "Volume Flow RateRMS": "flow_rate",
+}
+SKAB_TRAINING_ROWS = 400
+SKAB_STEP_MS = 1000
+NAB_PROBATION = 0.15
+NAB_MERGE_STEPS = 6
+# Tuned on SKAB valve1/ and these NAB series; SKAB other/ and the rest are held out.
+SKAB_TUNE_FOLDER = "valve1"
+SKAB_HELD_OUT_FOLDER = "other"
+NAB_TUNE = ("cpu_utilization_asg_misconfiguration", "ec2_request_latency_system_failure", "nyc_taxi")
+NAB_HELD_OUT = ("rogue_agent_key_hold", "rogue_agent_key_updown")
+# Windowed Gaussian baseline: mean and deviation of the last points, alert beyond k deviations.
+GAUSSIAN_WINDOW = 2000
+GAUSSIAN_K = 3.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Replay through the handler's decoding and the detector, in batches, state serialised between them.
+
+@dataclass
+class Replay:
+    timestamps: list[int]          # device time of each row
+    episodes: list[Episode]        # every episode, final form (an open one has ended_at None)
+
+
+def kinesis_records(device_id: str, timestamps: list[int], rows: list[dict[str, float]],
+                    first_sequence: int = 49_000_000_000_000_000_000) -> list[dict]:
+    """The Kinesis records the stack's topic rule would put for these messages."""
+    topic = telemetry_topic(STACK_SUFFIX, device_id)
+    records = []
+    for offset, (timestamp_ms, values) in enumerate(zip(timestamps, rows)):
+        payload = json.dumps(build_message(device_id, timestamp_ms, values)).encode()
+        received_at = timestamp_ms + 120  # IoT Core's receive time, a little after the device's
+        data, partition_key = project(topic, payload, received_at, suffix=STACK_SUFFIX)
+        sequence = str(first_sequence + offset)
+        records.append({
+            "eventSource": "aws:kinesis", "eventID": f"shardId-000000000000:{sequence}",
+            "kinesis": {"data": base64.b64encode(data).decode(), "sequenceNumber": sequence,
+                        "partitionKey": partition_key, "approximateArrivalTimestamp": (received_at + 80) / 1000},
+        })
+    return records
+
+
+def replay(device_id: str, timestamps: list[int], rows: list[dict[str, float]], batch_size: int,
+           detector: Detector | None = None) -> Replay:
+    detector = detector or default_detector()
+    records = kinesis_records(device_id, timestamps, rows)
+    stored: dict[str, str] = {}  # device -> the state as stored (JSON text)
+    episodes: dict[tuple[str, int], Episode] = {}
+    for start in range(0, len(records), batch_size):
+        by_device: dict[str, list[Reading]] = {}
+        for record in records[start:start + batch_size]:
+            reading = parse_record(record)
+            if not isinstance(reading, Reading):
+                raise SystemExit(f"{device_id}: a replayed record was rejected: {reading.reason} {reading.detail}")
+            by_device.setdefault(reading.device_id, []).append(reading)
+        for device, readings in by_device.items():
+            model = DeviceModel.from_state(json.loads(stored[device])) if device in stored else detector.new_model()
+            for reading in readings:
+                if model.readings and reading.timestamp_ms <= model.last_timestamp_ms:
+                    continue  # already observed: a replay changes nothing
+                for episode in detector.observe(model, reading.timestamp_ms, reading.values):
+                    episodes[(episode.scope, episode.started_at)] = episode
+            stored[device] = json.dumps(model.to_state(), allow_nan=False)
+    return Replay(timestamps, sorted(episodes.values(), key=lambda e: (e.started_at, e.scope)))
+
+
+def default_detector() -> Detector:
+    return Detector({name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}, DetectorSettings())
+
+
+def covered_rows(run: Replay) -> list[bool]:
+    """Per row: inside an episode [started_at, ended_at] (an open one reaches to the end)."""
+    timestamps = run.timestamps
+    covered = [False] * len(timestamps)
+    first_ms = timestamps[0]
+    step = timestamps[1] - timestamps[0] if len(timestamps) > 1 else 1
+    for episode in run.episodes:
+        end_ms = episode.ended_at if episode.ended_at is not None else timestamps[-1]
+        # Rows are at a fixed step here: index from time.
+        for index in range(max(0, (episode.started_at - first_ms) // step), min(len(timestamps), (end_ms - first_ms) // step + 1)):
+            covered[index] = True
+    return covered
+
+
+def shifted_timestamps(count: int, step_ms: int) -> list[int]:
+    """Row times at a fixed step, the last a minute before now (the format refuses times before 2020)."""
+    end = (int(time.time() * 1000) // 1000) * 1000 - 60_000
+    return [end - (count - 1 - index) * step_ms for index in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SKAB: point-wise.
+
+@dataclass
+class Confusion:
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+
+    def add(self, predicted: list[bool], actual: list[bool]) -> None:
+        for p, a in zip(predicted, actual):
+            if p and a:
+                self.tp += 1
+            elif p:
+                self.fp += 1
+            elif a:
+                self.fn += 1
+            else:
+                self.tn += 1
+
+    def __iadd__(self, other: "Confusion") -> "Confusion":
+        self.tp += other.tp
+        self.fp += other.fp
+        self.tn += other.tn
+        self.fn += other.fn
+        return self
+
+    def row(self, name: str) -> str:
+        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        far = self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+        mar = self.fn / (self.fn + self.tp) if self.fn + self.tp else 0.0
+        return (f"| {name} | {p:.3f} | {r:.3f} | **{f1:.3f}** | {100 * far:.1f} % | {100 * mar:.1f} % | "
+                f"{self.tp} / {self.fp} / {self.tn} / {self.fn} |")
+
+
+def read_skab(path: Path) -> tuple[list[dict[str, float]], list[bool]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=";")
+        rows, labels = [], []
+        for line in reader:
+            rows.append({SKAB_COLUMNS[column]: float(line[column]) for column in SKAB_COLUMNS})
+            labels.append(float(line["anomaly"]) > 0)  # scoring only: never sent
+    return rows, labels
+
+
+def hotelling_baseline(rows: list[dict[str, float]]) -> list[bool]:
+    """SKAB's T-squared baseline: mean and covariance of the training rows, alarm above the 99 % chi-square UCL."""
+    names = list(SKAB_COLUMNS.values())
+    train = [[row[name] for name in names] for row in rows[:SKAB_TRAINING_ROWS]]
+    size, count = len(names), len(train)
+    mean = [sum(column) / count for column in zip(*train)]
+    cov = [[sum((r[i] - mean[i]) * (r[j] - mean[j]) for r in train) / (count - 1) for j in range(size)]
+           for i in range(size)]
+    inverse = _invert(cov)
+    # Wilson-Hilferty 99 % quantile of chi-square with `size` degrees of freedom.
+    v = 2.0 / (9.0 * size)
+    ucl = size * (1.0 - v + 2.326348 * math.sqrt(v)) ** 3
+    alarms = []
+    for row in rows:
+        d = [row[name] - mean[i] for i, name in enumerate(names)]
+        t2 = sum(d[i] * sum(inverse[i][j] * d[j] for j in range(size)) for i in range(size))
+        alarms.append(t2 > ucl)
+    return alarms
+
+
+def _invert(matrix: list[list[float]]) -> list[list[float]]:
+    size = len(matrix)
+    a = [list(row) + [1.0 if i == j else 0.0 for j in range(size)] for i, row in enumerate(matrix)]
+    for col in range(size):
+        pivot = max(range(col, size), key=lambda row: abs(a[row][col]))
+        a[col], a[pivot] = a[pivot], a[col]
+        p = a[col][col]
+        a[col] = [value / p for value in a[col]]
+        for row in range(size):
+            if row != col and a[row][col]:
+                factor = a[row][col]
+                a[row] = [value - factor * c for value, c in zip(a[row], a[col])]
+    return [row[size:] for row in a]
+
+
+def skab_report(folder: Path, batch_size: int) -> list[str]:
+    files = sorted((folder / SKAB_TUNE_FOLDER).glob("*.csv")) + sorted((folder / SKAB_HELD_OUT_FOLDER).glob("*.csv"))
+    if not files:
+        return [f"(no SKAB files under {folder})"]
+    totals = {"all": Confusion(), SKAB_TUNE_FOLDER: Confusion(), SKAB_HELD_OUT_FOLDER: Confusion()}
+    baseline, everything = Confusion(), Confusion()
+    episodes = 0
+    for path in files:
+        rows, labels = read_skab(path)
+        run = replay(f"skab-{path.parent.name}-{path.stem}", shifted_timestamps(len(rows), SKAB_STEP_MS), rows,
+                     batch_size)
+        episodes += len(run.episodes)
+        predicted = covered_rows(run)[SKAB_TRAINING_ROWS:]
+        actual = labels[SKAB_TRAINING_ROWS:]
+        file_confusion = Confusion()
+        file_confusion.add(predicted, actual)
+        totals["all"] += file_confusion
+        totals[path.parent.name] += file_confusion
+        baseline.add(hotelling_baseline(rows)[SKAB_TRAINING_ROWS:], actual)
+        everything.add([True] * len(actual), actual)
+    return [
+        f"SKAB: {len(files)} files ({SKAB_TUNE_FOLDER}/ tuned on, {SKAB_HELD_OUT_FOLDER}/ held out), "
+        f"point-wise, pooled; {episodes} episodes",
+        "",
+        "| detector | precision | recall | F1 | FAR | MAR | TP / FP / TN / FN |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        totals["all"].row("this detector, all files"),
+        totals[SKAB_TUNE_FOLDER].row(f"this detector, {SKAB_TUNE_FOLDER}/ (tuned on)"),
+        totals[SKAB_HELD_OUT_FOLDER].row(f"this detector, {SKAB_HELD_OUT_FOLDER}/ (held out)"),
+        baseline.row("Hotelling T-squared, 99 % UCL, fit on the first 400 rows"),
+        everything.row("every row anomalous"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# NAB: event-level.
+
+def _nab_time(text: str) -> int:
+    return int(datetime.fromisoformat(text.strip()).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def read_nab(path: Path) -> tuple[list[int], list[float]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        times, values = [], []
+        for line in reader:
+            times.append(_nab_time(line["timestamp"]))
+            values.append(float(line["value"]))
+    return times, values
+
+
+def events_from_flags(flags: list[bool]) -> list[tuple[int, int]]:
+    """Consecutive flagged points as (first, last) index ranges, merged when closer than NAB_MERGE_STEPS."""
+    events: list[list[int]] = []
+    for index, flag in enumerate(flags):
+        if not flag:
+            continue
+        if events and index - events[-1][1] < NAB_MERGE_STEPS:
+            events[-1][1] = index
+        else:
+            events.append([index, index])
+    return [(first, last) for first, last in events]
+
+
+@dataclass
+class EventScore:
+    events: int
+    hits: int
+    windows: int
+    windows_hit: int
+
+    @property
+    def precision(self) -> float:
+        return self.hits / self.events if self.events else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.windows_hit / self.windows if self.windows else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score_events(flags: list[bool], windows: list[tuple[int, int]], first_scored: int) -> EventScore:
+    scored = [False] * first_scored + flags[first_scored:]
+    events = events_from_flags(scored)
+    hits = sum(1 for first, last in events if any(first <= w_last and last >= w_first for w_first, w_last in windows))
+    windows_hit = sum(1 for w_first, w_last in windows if any(first <= w_last and last >= w_first
+                                                              for first, last in events))
+    return EventScore(len(events), hits, len(windows), windows_hit)
+
+
+def windowed_gaussian(values: list[float]) -> list[bool]:
+    window: deque[float] = deque()
+    total = total_sq = 0.0
+    flags = []
+    for value in values:
+        if len(window) >= 30:
+            mean = total / len(window)
+            std = math.sqrt(max(total_sq / len(window) - mean * mean, 0.0))
+            flags.append(std > 0 and abs(value - mean) > GAUSSIAN_K * std)
+        else:
+            flags.append(False)
+        window.append(value)
+        total += value
+        total_sq += value * value
+        if len(window) > GAUSSIAN_WINDOW:
+            old = window.popleft()
+            total -= old
+            total_sq -= old * old
+    return flags
+
+
+def nab_report(folder: Path, batch_size: int) -> list[str]:
+    windows_path = folder / "windows.json"
+    if not windows_path.is_file():
+        return [f"(no NAB windows.json under {folder})"]
+    labeled = json.loads(windows_path.read_text())
+    lines = [f"NAB realKnownCause: event-level (alerts closer than {NAB_MERGE_STEPS} steps merge; first "
+             f"{NAB_PROBATION:.0%} not scored)", "",
+             "| series | split | events | P | R | F1 | points in episodes | windowed Gaussian P / R / F1 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    f1s: dict[str, list[float]] = {"tune": [], "held out": []}
+    baseline_f1s: dict[str, list[float]] = {"tune": [], "held out": []}
+    for name in NAB_TUNE + NAB_HELD_OUT:
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            lines.append(f"| {name} | missing | | | | | | |")
+            continue
+        split = "tune" if name in NAB_TUNE else "held out"
+        times, values = read_nab(path)
+        steps = [b - a for a, b in zip(times, times[1:]) if b > a]
+        step = min(steps)  # a fixed spacing of at most the series' own
+        timestamps = shifted_timestamps(len(values), step)
+        run = replay(f"nab-{name.replace('_', '-')}", timestamps, [{"value": v} for v in values], batch_size)
+        flags = covered_rows(run)
+        windows = []
+        for first, last in labeled[f"realKnownCause/{name}.csv"]:
+            first_ms, last_ms = _nab_time(first), _nab_time(last)
+            inside = [i for i, t in enumerate(times) if first_ms <= t <= last_ms]
+            if inside:
+                windows.append((inside[0], inside[-1]))
+        first_scored = int(len(values) * NAB_PROBATION)
+        ours = score_events(flags, windows, first_scored)
+        theirs = score_events(windowed_gaussian(values), windows, first_scored)
+        coverage = sum(flags[first_scored:]) / max(1, len(values) - first_scored)
+        f1s[split].append(ours.f1)
+        baseline_f1s[split].append(theirs.f1)
+        lines.append(f"| {name} | {split} | {ours.events} | {ours.precision:.3f} | {ours.recall:.3f} | "
+                     f"**{ours.f1:.3f}** | {100 * coverage:.1f} % | {theirs.precision:.3f} / {theirs.recall:.3f} / "
+                     f"{theirs.f1:.3f} |")
+    every = f1s["tune"] + f1s["held out"]
+    baseline_every = baseline_f1s["tune"] + baseline_f1s["held out"]
+    for label, ours_list, theirs_list in (("mean, all", every, baseline_every),
+                                          ("mean, tune", f1s["tune"], baseline_f1s["tune"]),
+                                          ("mean, held out", f1s["held out"], baseline_f1s["held out"])):
+        if ours_list:
+            lines.append(f"| {label} | | | | | **{sum(ours_list) / len(ours_list):.3f}** | | "
+                         f"{sum(theirs_list) / len(theirs_list):.3f} |")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Detector alone: speed and state size.
+
+def detector_only(readings: int) -> list[str]:
+    import random
+
+    lines = ["| sensors | readings | Detector.observe readings/s (one core) | state bytes per device |",
+             "| --- | --- | --- | --- |"]
+    for sensors in (4, 8, 32):
+        rng = random.Random(sensors)
+        names = [f"s{index:02d}" for index in range(sensors)]
+        levels = [rng.uniform(-100, 1000) for _ in names]
+        count = readings if sensors <= 8 else readings // 8
+        rows = [{name: round(level + rng.gauss(0, 1 + abs(level) / 100), 3) for name, level in zip(names, levels)}
+                for _ in range(count)]
+        detector = default_detector()
+        model = detector.new_model()
+        observe = detector.observe
+        start_ms = 1_800_000_000_000
+        began = time.process_time()
+        for index, values in enumerate(rows):
+            observe(model, start_ms + index * 1000, values)
+        elapsed = time.process_time() - began
+        size = len(json.dumps(model.to_state(), allow_nan=False))
+        lines.append(f"| {sensors} | {count:,} | **{count / elapsed:,.0f}** | {size:,} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with skab/ and nab/")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--detector-only", action="store_true", help="time Detector.observe alone, state sizes")
+    parser.add_argument("--readings", type=int, default=200_000, help="readings per run of --detector-only")
+    args = parser.parse_args(argv)
+    if args.detector_only:
+        print("\n".join(detector_only(args.readings)))
+        return 0
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if not (args.data / "skab").is_dir() and not (args.data / "nab").is_dir():
+        print(f"no labeled data at {args.data}: expected skab/ and nab/ there (see the data README), "
+              f"or pass --data DIR", file=sys.stderr)
+        return 2
+    print(f"batches of {args.batch_size} records, state serialised between batches, default settings")
+    print()
+    print("\n".join(skab_report(args.data / "skab", args.batch_size)))
+    print()
+    print("\n".join(nab_report(args.data / "nab", args.batch_size)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
