@@ -1,60 +1,150 @@
 """Per-device, per-minute aggregates of sensor values. Pure.
 
-A window remembers the timestamps it has aggregated, so merging the same
-reading twice (a duplicate, a replay, a bisected half) changes nothing.
+A window records which readings it holds (their millisecond offset in the
+minute and a 16-bit digest of their content), so merging the same reading
+twice (a duplicate, a replay, a bisected half) changes nothing, and the same
+timestamp with other content is told apart as a conflict. The record is
+bounded whatever the rate: at most 60,000 readings fit in a minute on a
+millisecond clock (see docs/processor.md, "Consistency model").
+
+Sums are exact: a float is an integer multiple of 2**-1074, so the sum is kept
+as that integer, and adding the same readings in any order gives the same
+stored value.
 """
 
 from __future__ import annotations
 
+import sys
+from array import array
+
 WINDOW_MS = 60_000
+# Below this many readings the offsets are listed (2 bytes each); above it a
+# bitmap of the minute's 60,000 milliseconds is smaller.
+_DENSE_FROM = WINDOW_MS // 16
+_SPARSE, _DENSE = 0, 1
+_BITMAP_BYTES = WINDOW_MS // 8
+# The largest encoded record: format byte, bitmap, a digest per millisecond.
+MAX_APPLIED_BYTES = 1 + _BITMAP_BYTES + 2 * WINDOW_MS
+_EXACT_SHIFT = 1074  # 2**-1074 is the smallest positive float
 
 
 def window_start(timestamp_ms: int) -> int:
     return timestamp_ms - timestamp_ms % WINDOW_MS
 
 
+def _uint16(values) -> array:
+    encoded = array("H", values)
+    if sys.byteorder == "big":  # stored little-endian, whatever the machine
+        encoded.byteswap()
+    return encoded
+
+
+def _from_uint16(data: bytes) -> array:
+    decoded = array("H")
+    decoded.frombytes(data)
+    if sys.byteorder == "big":
+        decoded.byteswap()
+    return decoded
+
+
+def encode_applied(applied: dict[int, int]) -> bytes:
+    """Offsets (ms in the minute) to digests, as the window item stores them."""
+    offsets = sorted(applied)
+    digests = _uint16(applied[offset] for offset in offsets).tobytes()
+    if len(offsets) < _DENSE_FROM:
+        return bytes((_SPARSE,)) + _uint16(offsets).tobytes() + digests
+    bitmap = bytearray(_BITMAP_BYTES)
+    for offset in offsets:
+        bitmap[offset >> 3] |= 1 << (offset & 7)
+    return bytes((_DENSE,)) + bytes(bitmap) + digests
+
+
+def decode_applied(data: bytes) -> dict[int, int]:
+    if not data:
+        return {}
+    if data[0] == _SPARSE:
+        count = (len(data) - 1) // 4
+        offsets = _from_uint16(data[1 : 1 + 2 * count])
+        digests = _from_uint16(data[1 + 2 * count :])
+        return dict(zip(offsets, digests))
+    bitmap = data[1 : 1 + _BITMAP_BYTES]
+    offsets = [(index << 3) | bit for index, byte in enumerate(bitmap) if byte for bit in range(8) if byte >> bit & 1]
+    return dict(zip(offsets, _from_uint16(data[1 + _BITMAP_BYTES :])))
+
+
+def exact(value: float) -> int:
+    """`value` as an integer multiple of 2**-1074."""
+    numerator, denominator = value.as_integer_ratio()
+    return numerator << (_EXACT_SHIFT - denominator.bit_length() + 1)
+
+
+def exact_to_float(total: int) -> float:
+    return total / (1 << _EXACT_SHIFT)  # int division rounds correctly, whatever the size
+
+
+def exact_to_text(total: int) -> str:
+    """Canonical text: odd numerator and the power of two, `n:k` meaning n * 2**-k."""
+    if total == 0:
+        return "0:0"
+    shift = (total & -total).bit_length() - 1
+    return f"{total >> shift}:{_EXACT_SHIFT - shift}"
+
+
+def exact_from_text(text: str) -> int:
+    numerator, power = text.split(":")
+    return int(numerator) << (_EXACT_SHIFT - int(power))
+
+
 class SensorStats:
     __slots__ = ("count", "total", "minimum", "maximum", "last", "last_timestamp_ms")
 
-    def __init__(self, count: int, total: float, minimum: float, maximum: float, last: float,
+    def __init__(self, count: int, total: int, minimum: float, maximum: float, last: float,
                  last_timestamp_ms: int) -> None:
         self.count = count
-        self.total = total
+        self.total = total  # exact, see exact()
         self.minimum = minimum
         self.maximum = maximum
         self.last = last
         self.last_timestamp_ms = last_timestamp_ms
 
     @property
+    def sum(self) -> float:
+        return exact_to_float(self.total)
+
+    @property
     def mean(self) -> float:
-        return self.total / self.count
+        return exact_to_float(self.total) / self.count
 
 
 class Window:
-    """One device's readings in one minute: statistics per sensor and the timestamps seen."""
+    """One device's readings in one minute: statistics per sensor and the readings applied."""
 
-    __slots__ = ("start_ms", "seen", "sensors", "changed")
+    __slots__ = ("start_ms", "applied", "sensors", "changed", "stored_count")
 
-    def __init__(self, start_ms: int, seen: set[int] | None = None) -> None:
+    def __init__(self, start_ms: int, applied: dict[int, int] | None = None, stored_count: int | None = None) -> None:
         self.start_ms = start_ms
-        self.seen = seen if seen is not None else set()
+        self.applied = applied if applied is not None else {}
         self.sensors: dict[str, SensorStats] = {}
         self.changed = False
+        # reading_count as read from the table (None: the item did not exist): the write's condition.
+        self.stored_count = stored_count
 
-    def add(self, timestamp_ms: int, values: dict[str, float]) -> bool:
-        """Merge one reading; False (and no change) if its timestamp is already in the window."""
-        if timestamp_ms in self.seen:
-            return False
-        self.seen.add(timestamp_ms)
+    def digest_at(self, timestamp_ms: int) -> int | None:
+        """The digest of the reading held at this timestamp, or None."""
+        return self.applied.get(timestamp_ms - self.start_ms)
+
+    def add(self, timestamp_ms: int, digest: int, values: dict[str, float]) -> None:
+        """Merge one reading whose timestamp the window does not hold yet."""
+        self.applied[timestamp_ms - self.start_ms] = digest
         self.changed = True
         sensors = self.sensors
         for name, value in values.items():
             stats = sensors.get(name)
             if stats is None:
-                sensors[name] = SensorStats(1, value, value, value, value, timestamp_ms)
+                sensors[name] = SensorStats(1, exact(value), value, value, value, timestamp_ms)
                 continue
             stats.count += 1
-            stats.total += value
+            stats.total += exact(value)
             if value < stats.minimum:
                 stats.minimum = value
             if value > stats.maximum:
@@ -62,4 +152,3 @@ class Window:
             if timestamp_ms >= stats.last_timestamp_ms:
                 stats.last = value
                 stats.last_timestamp_ms = timestamp_ms
-        return True

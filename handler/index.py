@@ -41,8 +41,10 @@ def handler(event: dict, context) -> dict:
     log = logger.error if report.failed_from else logger.info
     log("batch processed", extra={
         "records": report.records, "readings_stored": report.readings_stored, "duplicates": report.duplicates,
-        "quarantined": report.quarantined, "quarantine_reasons": report.quarantine_reasons,
-        "already_quarantined": report.already_quarantined, "anomalies": report.anomalies,
+        "late_readings": report.late, "conflicts": report.conflicts, "quarantined": report.quarantined,
+        "quarantine_reasons": report.quarantine_reasons, "already_quarantined": report.already_quarantined,
+        "episodes_opened": report.episodes_opened, "calls": report.calls.counts,
+        "write_units": report.calls.write_units, "largest_item_bytes": report.calls.largest_item_bytes,
         "failed_from": report.failed_from, "failure": report.failure, "latency_ms": round(latency_ms, 1),
     })
     return {"batchItemFailures": [{"itemIdentifier": report.failed_from}] if report.failed_from else []}

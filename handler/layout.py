@@ -7,15 +7,34 @@ to read and write. Changing a key attribute replaces the table on a real stack.
 
 Table `sensor-metrics-<suffix>`, one partition per device:
 
-    device_id (S, hash)  sk (S, range)                                   item
-    press-001            2026-11-25T04:01:00.000Z#metrics                one-minute window aggregate
-    press-001            2026-11-25T04:01:23.456Z#anomaly#temperature#spike   one anomaly
-    press-001            state                                           detector state
+    device_id (S, hash)  sk (S, range)                                      item
+    press-001            2026-11-25T04:01:00.000Z#metrics                   one-minute window aggregate
+    press-001            2026-11-25T04:01:23.456Z#episode#temperature       one anomaly episode of a sensor
+    press-001            2026-11-25T04:01:20.000Z#episode#device            one episode of the joint model
+    press-001            state                                              detector state, open episodes
+    _shard/<shard id>    quarantine#2026-11-25T04:01:20.000Z                quarantined records without identity
 
 Time-first sort keys in fixed-width UTC ISO 8601 sort chronologically, so one
-Query (`device_id = :d AND sk BETWEEN :from AND :to`) returns a device's metrics
-and anomalies over a time range in order; the state item sorts after every
-timestamp and stays out of such ranges.
+Query (`device_id = :d AND sk BETWEEN :from AND :to`) returns a device's
+windows and episodes over a time range in order; the state item sorts after
+every timestamp and stays out of such ranges.
+
+An episode item (`item_type` = `episode`):
+
+    attribute         type  meaning
+    kind              S     what was seen first (a stronger kind replaces it while open: docs/processor.md)
+    scope             S     the sensor, or `device` for the joint model
+    sensors           SS    sensor names involved (joint model: those contributing most)
+    started_at        N     epoch ms (device time) of the first abnormal reading
+    ended_at          N     epoch ms of the last abnormal reading; absent while the episode is open
+    last_abnormal_at  N     epoch ms of the latest abnormal reading so far
+    peak_score        N     the largest score
+    readings          N     the device's readings from started_at to the last abnormal one
+
+No episode lasts longer than MAX_EPISODE_MS (a longer one is closed and a
+continuation opened), so the episodes overlapping [from, to] are those with
+sort keys from `from - MAX_EPISODE_MS` to `to` whose `ended_at` is absent or
+at least `from`: one Query, no index.
 """
 
 from __future__ import annotations
@@ -26,8 +45,9 @@ TABLE_TTL_ATTRIBUTE = "expires_at"
 
 SORT_KEY_SEPARATOR = "#"
 METRICS_SORT_KEY_SUFFIX = "metrics"
-ANOMALY_SORT_KEY_TAG = "anomaly"
+EPISODE_SORT_KEY_TAG = "episode"
 STATE_SORT_KEY = "state"
+MAX_EPISODE_MS = 24 * 3_600_000
 
 # S3 archive bucket layout (Hive-style partitions Athena reads).
 RAW_PREFIX = "raw"
@@ -51,6 +71,8 @@ METRIC_RECORDS_IN = "RecordsIn"
 METRIC_READINGS_STORED = "ReadingsStored"
 METRIC_DUPLICATES = "DuplicatesSkipped"
 METRIC_QUARANTINED = "RecordsQuarantined"
-METRIC_ANOMALIES = "AnomaliesDetected"
+METRIC_ANOMALIES = "AnomaliesDetected"  # episodes opened
+METRIC_CONFLICTS = "ReadingConflicts"
+METRIC_LATE = "LateReadings"
 METRIC_BATCH_LATENCY = "BatchLatency"
 METRIC_BATCHES_FAILED = "BatchesReportedFailed"

@@ -52,11 +52,14 @@ def emit(report: BatchReport, namespace: str, function_name: str, latency_ms: fl
         # Replayed or re-sent bad records are duplicates as much as readings are.
         layout.METRIC_DUPLICATES: (report.duplicates + report.already_quarantined, "Count"),
         layout.METRIC_QUARANTINED: (report.quarantined, "Count"),
-        layout.METRIC_ANOMALIES: (sum(report.anomalies.values()), "Count"),
+        layout.METRIC_CONFLICTS: (report.conflicts, "Count"),
+        layout.METRIC_LATE: (report.late, "Count"),
+        # Episodes opened: one per anomaly, however long it lasts.
+        layout.METRIC_ANOMALIES: (sum(report.episodes_opened.values()), "Count"),
         layout.METRIC_BATCH_LATENCY: (round(latency_ms, 3), "Milliseconds"),
         layout.METRIC_BATCHES_FAILED: (1 if report.failed_from else 0, "Count"),
     })]
-    for kind, count in sorted(report.anomalies.items()):
+    for kind, count in sorted(report.episodes_opened.items()):
         lines.append(_document(namespace, {**dimensions, layout.METRIC_DIMENSION_ANOMALY_KIND: kind},
                                {layout.METRIC_ANOMALIES: (count, "Count")}))
     text = "\n".join(lines) + "\n"

@@ -16,6 +16,12 @@ from handler import message_format as fmt
 # The largest magnitude stored: physically meaningless beyond, and DynamoDB
 # numbers must stay within 38 significant digits and 1E-130..1E+125.
 MAX_READING_MAGNITUDE = 1e12
+# Kinesis's largest record: a bad record is kept whole up to this size.
+MAX_KINESIS_RECORD_BYTES = 1024 * 1024
+# What the topic rule adds to a device's payload (`,"topic_device_id":"<id>","received_at":<ms>`),
+# without the id, with room for a longer receive time and the rule's own spacing.
+_RULE_FIELDS_BYTES = len(f',"{fmt.FIELD_TOPIC_DEVICE_ID}":"","{fmt.FIELD_RECEIVED_AT}":') + 16 + 8
+
 # 2100-01-01T00:00:00Z: any later time (a device timestamp, or a receive or
 # arrival time in a hand-made record) is not a clock reading, and would not fit
 # the fixed-width ISO sort keys and date partitions.
@@ -28,7 +34,7 @@ _OPTIONAL_FIELDS = _OPTIONAL_TEXT | _OPTIONAL_INTEGER
 
 # One valid device message: one device, one timestamp, its sensor values.
 Reading = namedtuple("Reading", ["device_id", "timestamp_ms", "values", "message", "shard_id", "sequence_number",
-                                 "arrival_ms"])
+                                 "arrival_ms", "raw"])
 # A record that cannot be processed, kept with its raw bytes and the reason.
 Rejected = namedtuple("Rejected", ["reason", "detail", "raw", "shard_id", "sequence_number", "arrival_ms"])
 
@@ -73,7 +79,7 @@ def parse_record(record: dict) -> Reading | Rejected:
     sequence_number = str(kinesis.get("sequenceNumber", ""))
     shard_id = _shard_of(record)
     arrival = kinesis.get("approximateArrivalTimestamp")
-    arrival_ms = int(arrival * 1000) if type(arrival) in (int, float) and 0 <= arrival * 1000 < LATEST_PLAUSIBLE_MS else 0
+    arrival_ms = round(arrival * 1000) if type(arrival) in (int, float) and 0 <= arrival * 1000 < LATEST_PLAUSIBLE_MS else 0
     data = kinesis.get("data")
     if not isinstance(data, str):
         return Rejected("malformed_event", "kinesis.data is not a base64 string", b"", shard_id, sequence_number,
@@ -81,10 +87,13 @@ def parse_record(record: dict) -> Reading | Rejected:
     try:
         raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as error:
-        return Rejected("not_base64", str(error), data.encode("utf-8", "replace")[: fmt.MAX_RECORD_BYTES], shard_id,
+        return Rejected("not_base64", str(error), data.encode("utf-8", "replace")[:MAX_KINESIS_RECORD_BYTES], shard_id,
                         sequence_number, arrival_ms)
-    if len(raw) > fmt.MAX_RECORD_BYTES:
-        return Rejected("too_large", f"{len(raw)} bytes, at most {fmt.MAX_RECORD_BYTES}", raw[: fmt.MAX_RECORD_BYTES],
+    raw = raw[:MAX_KINESIS_RECORD_BYTES]  # Kinesis's own limit: only a hand-made event holds more
+    # The format's limit is on what the device sent: the rule's fields come on top
+    # (exactly measured below; this first check only spares decoding a huge record).
+    if len(raw) > fmt.MAX_RECORD_BYTES + 1024:
+        return Rejected("too_large", f"{len(raw)} bytes, a device may send at most {fmt.MAX_RECORD_BYTES}", raw,
                         shard_id, sequence_number, arrival_ms)
     try:
         message = _decode_json(raw.decode("utf-8"))
@@ -93,11 +102,31 @@ def parse_record(record: dict) -> Reading | Rejected:
     if type(message) is not dict:
         return Rejected("not_object", f"JSON {type(message).__name__}, not an object", raw, shard_id,
                         sequence_number, arrival_ms)
+    if len(raw) > fmt.MAX_RECORD_BYTES + _rule_fields_size(message):
+        return Rejected("too_large", f"{len(raw) - _rule_fields_size(message)} bytes from the device, at most "
+                        f"{fmt.MAX_RECORD_BYTES}", raw, shard_id, sequence_number, arrival_ms)
     problem = _validate(message, arrival_ms)
     if problem is not None:
         return Rejected(problem[0], problem[1], raw, shard_id, sequence_number, arrival_ms)
     return Reading(message[fmt.FIELD_DEVICE_ID], message[fmt.FIELD_TIMESTAMP], message[fmt.FIELD_READINGS], message,
-                   shard_id, sequence_number, arrival_ms)
+                   shard_id, sequence_number, arrival_ms, raw)
+
+
+def _rule_fields_size(message: dict) -> int:
+    topic_device_id = message.get(fmt.FIELD_TOPIC_DEVICE_ID)
+    if not isinstance(topic_device_id, str):
+        return 0
+    return _RULE_FIELDS_BYTES + len(topic_device_id.encode())
+
+
+_RULE_ADDED = (fmt.FIELD_RECEIVED_AT, fmt.FIELD_TOPIC_DEVICE_ID)
+
+
+def content_digest(message: dict) -> int:
+    """16 bits of the message as the device sent it (without the rule's receive time), for the window."""
+    content = [(name, tuple(sorted(value.items())) if name == fmt.FIELD_READINGS else value)
+               for name, value in sorted(message.items()) if name not in _RULE_ADDED]
+    return binascii.crc32(repr(content).encode()) & 0xFFFF
 
 
 def _is_int(value: object) -> bool:
@@ -112,7 +141,7 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
     device_id = message.get(fmt.FIELD_DEVICE_ID)
     # Type first: a JSON list or object is unhashable and cannot meet the set.
     if type(device_id) is not str or device_id not in _KNOWN_DEVICE_IDS:
-        if type(device_id) is not str or not fmt.DEVICE_ID_PATTERN.match(device_id):
+        if type(device_id) is not str or not fmt.DEVICE_ID_PATTERN.fullmatch(device_id):
             return "device_id", f"{fmt.FIELD_DEVICE_ID} is {_short(device_id)}, expected {fmt.DEVICE_ID_PATTERN.pattern}"
         _remember(_KNOWN_DEVICE_IDS, device_id)
     topic_device_id = message.get(fmt.FIELD_TOPIC_DEVICE_ID, device_id)
@@ -136,7 +165,7 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
         return "readings", f"{len(readings)} sensors, at most {fmt.MAX_SENSORS_PER_READING}"
     for name, value in readings.items():
         if name not in _KNOWN_SENSOR_NAMES:
-            if not fmt.SENSOR_NAME_PATTERN.match(name):
+            if not fmt.SENSOR_NAME_PATTERN.fullmatch(name):
                 return "readings", f"sensor name {name!r} must match {fmt.SENSOR_NAME_PATTERN.pattern}"
             _remember(_KNOWN_SENSOR_NAMES, name)
         value_type = type(value)

@@ -1,28 +1,40 @@
-"""Storage faults: retried within the invocation's time, reported from the first
-affected record when they persist, and converging once Lambda retries from there."""
+"""Storage faults: retried within the invocation's time, reported from the batch's first
+record when they persist, and converging to one clean delivery once Lambda retries."""
 
 import json
 
 import botocore.exceptions
 import pytest
 
+from handler import storage
 from tests.conftest import NOW_MS, LambdaContext, sequence, steady_batch
 
 
-def _client_error(code: str, operation: str, status: int = 503) -> botocore.exceptions.ClientError:
+def _client_error(code: str, operation: str, status: int = 503, **extra) -> botocore.exceptions.ClientError:
     return botocore.exceptions.ClientError(
-        {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
-    )
+        {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}, **extra},
+        operation)
 
 
 @pytest.fixture
-def inject(index):
-    """Register a botocore hook on the processor's own clients; removed after the test."""
-    registered = []
+def inject(index, monkeypatch):
+    """Register botocore hooks on every client the processor's adapters hand out during the test."""
+    hooks: list[tuple[str, object]] = []
+    registered: list[tuple[object, str, object]] = []
+    original = storage._Clients.for_call
 
-    def register(client, event, hook):
-        client.meta.events.register(event, hook)
-        registered.append((client, event, hook))
+    def for_call(self, deadline):
+        client = original(self, deadline)
+        for event, hook in hooks:
+            if not any(c is client and e == event and h is hook for c, e, h in registered):
+                client.meta.events.register(event, hook)
+                registered.append((client, event, hook))
+        return client
+
+    monkeypatch.setattr(storage._Clients, "for_call", for_call)
+
+    def register(event: str, hook) -> None:
+        hooks.append((event, hook))
 
     yield register
     for client, event, hook in registered:
@@ -40,21 +52,22 @@ def _reference_state(index, stores, batch):
 def test_persistent_archive_failure_reports_the_first_record_and_stores_nothing(index, stores, inject):
     batch = steady_batch(devices=2, readings=10)
     expected = _reference_state(index, stores, batch)
-    s3 = index.PROCESSOR.archive.client
+    failing = {"on": True}
 
     def fail(**_):
-        raise _client_error("InternalError", "PutObject", 500)
+        if failing["on"]:
+            raise _client_error("InternalError", "PutObject", 500)
 
-    inject(s3, "before-call.s3.PutObject", fail)
+    inject("before-call.s3.PutObject", fail)
     response = index.handler(batch.event(), LambdaContext(remaining_ms=2_500))
     assert response == {"batchItemFailures": [{"itemIdentifier": sequence(batch.records[0])}]}
     assert stores.items() == [], "nothing may reach the table before the archive holds it"
-    s3.meta.events.unregister("before-call.s3.PutObject", fail)
+    failing["on"] = False
     assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
     assert stores.state() == expected
 
 
-def test_throttled_writes_are_retried_within_the_invocation(index, stores, inject):
+def test_throttled_transactions_are_retried_within_the_invocation(index, stores, inject):
     batch = steady_batch(devices=2, readings=10)
     expected = _reference_state(index, stores, batch)
     calls = {"count": 0}
@@ -62,57 +75,43 @@ def test_throttled_writes_are_retried_within_the_invocation(index, stores, injec
     def throttle_twice(**_):
         calls["count"] += 1
         if calls["count"] <= 2:
-            raise _client_error("ProvisionedThroughputExceededException", "BatchWriteItem", 400)
+            raise _client_error("ThrottlingException", "TransactWriteItems", 400)
 
-    inject(index.PROCESSOR.table.client, "before-call.dynamodb.BatchWriteItem", throttle_twice)
+    inject("before-call.dynamodb.TransactWriteItems", throttle_twice)
     assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
+    assert calls["count"] == 3
     assert stores.state() == expected
 
 
-def _leave_unprocessed(table, inject, partition_key: str):
-    """Make BatchWriteItem return the items of one partition as UnprocessedItems, every time;
-    returns a function that stops it."""
-    left = []
-
-    def hold_back(params, **_):
-        requests = params["RequestItems"][table.table_name]
-        left[:] = [r for r in requests if r["PutRequest"]["Item"]["device_id"]["S"] == partition_key]
-        params["RequestItems"][table.table_name] = [r for r in requests if r not in left]
-
-    def report_unprocessed(parsed, **_):
-        if left:
-            parsed["UnprocessedItems"] = {table.table_name: list(left)}
-
-    inject(table.client, "before-parameter-build.dynamodb.BatchWriteItem", hold_back)
-    inject(table.client, "after-call.dynamodb.BatchWriteItem", report_unprocessed)
-
-    def stop():
-        table.client.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem", hold_back)
-        table.client.meta.events.unregister("after-call.dynamodb.BatchWriteItem", report_unprocessed)
-    return stop
+def _refuse_owner(partition_key: str):
+    """A hook cancelling any transaction that writes `partition_key`, naming its actions as refused
+    (as AWS does for an item it will not take) and the others as not attempted."""
+    def cancel(params, **_):
+        actions = params["TransactItems"]
+        partitions = [action["Put"]["Item"]["device_id"]["S"] for action in actions]
+        if partition_key in partitions:
+            reasons = [{"Code": "ValidationError", "Message": "Item size has exceeded the maximum allowed size"}
+                       if partition == partition_key else {"Code": "None"} for partition in partitions]
+            raise _client_error("TransactionCanceledException", "TransactWriteItems", 400,
+                                CancellationReasons=reasons)
+    return cancel
 
 
-def test_unprocessed_items_for_one_device_are_reported_from_its_first_record(index, stores, inject):
+def test_one_device_refused_costs_only_that_device_and_the_retry_converges(index, stores, inject):
     batch = steady_batch(devices=3, readings=10)
     expected_items, expected_archive = _reference_state(index, stores, batch)
-    failing_device = "press-001"
-    stop = _leave_unprocessed(index.PROCESSOR.table, inject, failing_device)
-    response = index.handler(batch.event(), LambdaContext(remaining_ms=3_000))
-    first_of_device = next(r for r in batch.records if r["kinesis"]["partitionKey"] == failing_device)
-    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(first_of_device)}]}
-    assert not any(i["device_id"]["S"] == failing_device for i in stores.items())
+    refused = {"on": True}
+    cancel = _refuse_owner("press-001")
+    inject("before-parameter-build.dynamodb.TransactWriteItems", lambda params, **kw: refused["on"] and cancel(params, **kw))
+    response = index.handler(batch.event(), LambdaContext(remaining_ms=5_000))
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(batch.records[0])}]}
+    devices = {item["device_id"]["S"] for item in stores.items()}
+    assert devices == {"press-000", "press-002"}, "the other devices' readings are stored"
 
-    stop()
-    retry_from = batch.records.index(first_of_device)
-    assert index.handler(batch.event(batch.records[retry_from:]), LambdaContext()) == {"batchItemFailures": []}
+    refused["on"] = False
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
     assert stores.items() == expected_items
-    # The archive holds every reading; the retried device's readings a second
-    # time, in the retry's object (see docs/processor.md, "Residual duplicates").
-    identities = [(line["device_id"], line["timestamp"]) for line in stores.archived_lines("raw/")]
-    expected_identities = {(line["device_id"], line["timestamp"]) for line in
-                           map(json.loads, _raw_lines(expected_archive))}
-    assert set(identities) == expected_identities
-    assert len(identities) - len(set(identities)) == 10
+    assert stores.objects() == expected_archive, "every reading archived once, in the first attempt's object"
 
 
 def test_table_read_failure_reports_the_whole_batch(index, stores, inject):
@@ -121,7 +120,7 @@ def test_table_read_failure_reports_the_whole_batch(index, stores, inject):
     def fail(**_):
         raise _client_error("AccessDeniedException", "BatchGetItem", 400)
 
-    inject(index.PROCESSOR.table.client, "before-call.dynamodb.BatchGetItem", fail)
+    inject("before-call.dynamodb.BatchGetItem", fail)
     response = index.handler(batch.event(), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": sequence(batch.records[0])}]}
     assert stores.state() == ([], {})
@@ -129,18 +128,41 @@ def test_table_read_failure_reports_the_whole_batch(index, stores, inject):
 
 def test_persistent_ledger_failure_is_reported_and_the_retry_keeps_one_quarantine_object(index, stores, inject):
     batch = steady_batch(devices=2, readings=5)
-    bad = batch.raw(b"not json")
+    batch.raw(b"not json")
     batch.reading("press-000", NOW_MS - 1000, temperature=70.0)
     expected = _reference_state(index, stores, batch)
-    stop = _leave_unprocessed(index.PROCESSOR.table, inject, "_shard/shardId-000000000000")
-    response = index.handler(batch.event(), LambdaContext(remaining_ms=3_000))
-    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(bad)}]}
-    stop()
-    retry_from = batch.records.index(bad)
-    assert index.handler(batch.event(batch.records[retry_from:]), LambdaContext()) == {"batchItemFailures": []}
+    refused = {"on": True}
+    cancel = _refuse_owner("_shard/shardId-000000000000")
+    inject("before-parameter-build.dynamodb.TransactWriteItems", lambda params, **kw: refused["on"] and cancel(params, **kw))
+    response = index.handler(batch.event(), LambdaContext(remaining_ms=5_000))
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(batch.records[0])}]}
+    refused["on"] = False
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
     assert stores.state() == expected
 
 
-def _raw_lines(objects: dict[str, list[str]]) -> list[str]:
-    return [line for key, versions in objects.items() if key.startswith("raw/")
-            for content in versions for line in content.splitlines()]
+def test_crash_after_the_archive_then_a_bisected_retry_is_one_clean_delivery(index, stores, inject):
+    batch = steady_batch(devices=3, readings=12)
+    batch.raw(b"garbage")
+    expected = _reference_state(index, stores, batch)
+
+    class Killed(BaseException):
+        """Lambda's timeout: the invocation stops, nothing of it returns."""
+
+    killing = {"on": True}
+
+    def kill(**_):
+        if killing["on"]:
+            raise Killed()
+
+    inject("before-call.dynamodb.TransactWriteItems", kill)
+    with pytest.raises(Killed):
+        index.handler(batch.event(), LambdaContext())
+    killing["on"] = False
+    half = len(batch.records) // 2
+    assert index.handler(batch.event(batch.records[:half]), LambdaContext()) == {"batchItemFailures": []}
+    assert index.handler(batch.event(batch.records[half:]), LambdaContext()) == {"batchItemFailures": []}
+    assert stores.state() == expected
+    lines = stores.archived_lines("raw/")
+    assert len(lines) == len({(line["device_id"], line["timestamp"]) for line in lines}) == 36
+    assert json.dumps(expected[1], sort_keys=True) == json.dumps(stores.objects(), sort_keys=True)

@@ -63,7 +63,8 @@ def test_bad_record_is_quarantined_with_its_reason_and_does_not_fail_the_batch(i
     assert quarantined[0]["sequence_number"] == sequence(bad)
     assert quarantined[0]["detail"]
     if case != "not_base64":
-        assert base64.b64decode(quarantined[0]["data_base64"]) == base64.b64decode(bad["kinesis"]["data"])[:16384]
+        # Kept whole: every byte of the record, however large.
+        assert base64.b64decode(quarantined[0]["data_base64"]) == base64.b64decode(bad["kinesis"]["data"])
     assert len(stores.archived_lines("raw/")) == 1, "the good reading beside it is archived"
 
 
@@ -91,24 +92,29 @@ def test_metrics_window_holds_count_min_max_mean_last_per_sensor(index, stores):
     window = [i for i in stores.items() if i["sk"]["S"].endswith("#metrics")]
     assert len(window) == 1
     temperature = window[0]["sensors"]["M"]["temperature"]["M"]
-    assert {name: float(value["N"]) for name, value in temperature.items()} == {
+    assert {name: float(value["N"]) for name, value in temperature.items() if name != "sum_exact"} == {
         "count": 3, "sum": 213.0, "min": 70.0, "max": 72.0, "mean": 71.0, "last": 71.0,
         "last_timestamp_ms": start + 2000,
     }
+    assert temperature["sum_exact"] == {"S": "213:0"}
+    assert window[0]["reading_count"] == {"N": "3"}
     assert window[0]["sk"]["S"] == "2026-11-19T09:45:00.000Z#metrics"
     assert int(window[0]["expires_at"]["N"]) == start // 1000 + 30 * 86_400
 
 
-def test_anomaly_is_stored_with_device_sensor_time_value_kind_and_expected_range(index, stores):
+def test_limit_violation_opens_an_episode_item_with_its_schema(index, stores):
     batch = BatchBuilder()
     batch.reading("press-001", NOW_MS - 5000, temperature=400.0)
     index.handler(batch.event(), LambdaContext())
-    anomalies = [i for i in stores.items() if "#anomaly#" in i["sk"]["S"]]
-    assert len(anomalies) == 1
-    anomaly = anomalies[0]
-    assert anomaly["sk"]["S"] == "2026-11-19T09:46:35.000Z#anomaly#temperature#limit"
-    assert (anomaly["device_id"]["S"], anomaly["sensor"]["S"], anomaly["kind"]["S"]) == ("press-001", "temperature", "limit")
-    assert (float(anomaly["value"]["N"]), float(anomaly["expected_low"]["N"]), float(anomaly["expected_high"]["N"])) == (400.0, -40.0, 150.0)
+    episodes = [i for i in stores.items() if "#episode#" in i["sk"]["S"]]
+    assert len(episodes) == 1, episodes
+    episode = episodes[0]
+    assert episode["sk"]["S"] == "2026-11-19T09:46:35.000Z#episode#temperature"
+    assert (episode["device_id"]["S"], episode["item_type"]["S"], episode["scope"]["S"], episode["kind"]["S"],
+            episode["sensors"]["SS"]) == ("press-001", "episode", "temperature", "limit", ["temperature"])
+    assert (int(episode["started_at"]["N"]), int(episode["readings"]["N"])) == (NOW_MS - 5000, 1)
+    assert "ended_at" not in episode, "open until the sensor has been normal for the settle time"
+    assert float(episode["peak_score"]["N"]) > 1.0
 
 
 def test_empty_and_malformed_events_return_no_failures(index, stores):
