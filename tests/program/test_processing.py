@@ -7,6 +7,7 @@ import zipfile
 import pulumi
 
 from handler import layout
+from offline.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 FUNCTION = "aws:lambda/function:Function"
@@ -30,7 +31,8 @@ def test_function_package_holds_the_handler_folder_at_its_root(dev):
     assert isinstance(code, pulumi.AssetArchive), f"code is {type(code).__name__}"
     assert list(code.assets) == ["handler"], "Lambda imports handler.index only if handler/ is at the root"
     inner = code.assets["handler"]
-    assert "index.py" in inner.assets or "message_format.py" in inner.assets
+    # A regular package: nothing else named `handler` on Lambda's path can shadow it.
+    assert {"__init__.py", "index.py", "message_format.py"} <= set(inner.assets), sorted(inner.assets)
     assert all(name.endswith(".py") for name in inner.assets), f"package carries non-sources: {list(inner.assets)}"
 
 
@@ -101,10 +103,58 @@ def test_lambda_role_trusts_lambda_and_grants_exact_actions_on_exact_resources(d
             "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
             "kinesis:GetShardIterator", "kinesis:ListShards",
         ], [stream_arn]),
-        "UseStackKey": (["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], [key_arn]),
-        "StoreMetrics": (["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"], [table_arn]),
-        "ArchiveReadings": (["s3:PutObject"], [f"{bucket_arn}/raw/*", f"{bucket_arn}/quarantine/*"]),
+        "DecryptStreamRecords": (["kms:Decrypt"], [key_arn]),
+        "UseKeyForMetricsTable": (["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
+        "DescribeKeyForMetricsTable": (["kms:DescribeKey"], [key_arn]),
+        "UseKeyForArchive": (["kms:GenerateDataKey", "kms:Decrypt"], [key_arn]),
+        "DecryptOwnEnvironment": (["kms:Decrypt"], [key_arn]),
+        "StoreMetrics": (["dynamodb:BatchGetItem", "dynamodb:PutItem"], [table_arn]),
+        "ArchiveReadings": (["s3:PutObject", "s3:GetObject"], [f"{bucket_arn}/raw/*", f"{bucket_arn}/quarantine/*"]),
         "ListArchiveForFailedBatches": (["s3:ListBucket"], [bucket_arn]),
         "WriteFailedBatches": (["s3:PutObject"], [f"{bucket_arn}/aws/lambda/*"]),
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [log_arn]),
+        # X-Ray's write actions take no resource: AWS documents "*" for them.
+        "WriteTraces": (["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
     }
+
+
+def test_lambda_role_uses_the_key_only_through_each_service_for_this_stacks_resource(dev, prod):
+    for run, suffix in ((dev, "dev"), (prod, "prod")):
+        statements = policy_statements(run.one("aws:iam/rolePolicy:RolePolicy", f"iot-{suffix}-processing-role-policy"))
+        stream_arn = run.one("aws:kinesis/stream:Stream").outputs["arn"]
+        bucket_arn = run.one("aws:s3/bucket:Bucket", f"iot-{suffix}-storage-archive-bucket").outputs["arn"]
+
+        def via(service):
+            return {"kms:ViaService": f"{service}.ap-southeast-1.amazonaws.com"}
+
+        conditions = {sid: s.get("Condition") for sid, s in statements.items() if sid != "WriteTraces"
+                      and any(action.startswith("kms:") for action in s["Action"])}
+        assert conditions == {
+            "DecryptStreamRecords": {"StringEquals": {
+                **via("kinesis"), "kms:EncryptionContext:aws:kinesis:arn": stream_arn}},
+            "UseKeyForMetricsTable": {"StringEquals": {
+                **via("dynamodb"), "kms:EncryptionContext:aws:dynamodb:tableName": f"sensor-metrics-{suffix}"}},
+            "DescribeKeyForMetricsTable": {"StringEquals": via("dynamodb")},
+            "UseKeyForArchive": {"StringEquals": {**via("s3"), "kms:EncryptionContext:aws:s3:arn": bucket_arn}},
+            "DecryptOwnEnvironment": {"StringEquals": via("lambda")},
+        }, f"iot-{suffix}-processing-role-policy: kms conditions"
+
+
+def test_function_traces_with_xray_by_default_and_reserves_no_concurrency(dev, prod):
+    for run in (dev, prod):
+        function = run.one(FUNCTION)
+        assert_input(function, "tracingConfig", {"mode": "Active"})
+        assert "reservedConcurrentExecutions" not in function.inputs, f"{function.urn}: reserves concurrency"
+
+
+def test_tracing_pass_through_drops_the_xray_grant():
+    run = run_program("dev", config_overrides={"tracing": "PassThrough"})
+    assert_input(run.one(FUNCTION), "tracingConfig", {"mode": "PassThrough"})
+    statements = policy_statements(run.one("aws:iam/rolePolicy:RolePolicy", "iot-dev-processing-role-policy"))
+    assert "WriteTraces" not in statements
+
+
+def test_reserved_concurrency_comes_from_config():
+    run = run_program("dev", config_overrides={"reservedConcurrency": 20, "parallelizationFactor": 2})
+    assert_input(run.one(FUNCTION), "reservedConcurrentExecutions", 20)
+    assert_input(run.one(MAPPING), "parallelizationFactor", 2)
