@@ -172,14 +172,18 @@ class Processing(pulumi.ComponentResource):
                     ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     [args.kms_key_arn],
                 ),
+                # Writes are conditional puts inside TransactWriteItems, which IAM authorizes
+                # as dynamodb:PutItem per item (there is no TransactWriteItems action).
                 statement(
                     "StoreMetrics",
-                    ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+                    ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
                     [args.table_arn],
                 ),
+                # GetObject: a retry reads the objects an earlier attempt of its batch wrote
+                # (docs/processor.md); with ListBucket below, a missing key is a 404, not a 403.
                 statement(
                     "ArchiveReadings",
-                    ["s3:PutObject"],
+                    ["s3:PutObject", "s3:GetObject"],
                     [bucket_objects(layout.RAW_PREFIX), bucket_objects(layout.QUARANTINE_PREFIX)],
                 ),
                 # The mapping's on-failure destination writes with this role,
