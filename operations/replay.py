@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Callable, Iterator
 
 import boto3
@@ -28,6 +29,10 @@ from handler.layout import LAMBDA_FAILURE_PREFIX
 
 # Lambda's synchronous payload limit is 6 MB; leave room for the envelope.
 MAX_PAYLOAD_BYTES = 5_000_000
+# As the stack's defaults (Pulumi.yaml): the first try and maximumRetryAttempts (5) retries;
+# lambdaTimeoutSeconds (120) for a local invocation's deadline.
+DEFAULT_ATTEMPTS = 6
+DEFAULT_TIMEOUT_S = 120.0
 
 Invoke = Callable[[dict], dict]
 
@@ -65,22 +70,45 @@ def chunks(records: list[dict], limit: int = MAX_PAYLOAD_BYTES) -> Iterator[list
         yield chunk
 
 
-def replay(s3, bucket: str, prefix: str, invoke: Invoke, dry_run: bool = False, report=print) -> int:
-    """Replay every failed batch under `prefix`; return the number of records sent."""
+def replay(s3, bucket: str, prefix: str, invoke: Invoke, dry_run: bool = False, report=print,
+           attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = 1.0) -> int:
+    """Replay every failed batch under `prefix`; return the number of records sent.
+
+    Bounded like the mapping itself: a chunk the processor reports failed is
+    sent again from the reported record, at most `attempts` times in all, with
+    doubling pauses; then the replay stops with the reason. The processor's
+    writes are conditional and idempotent by reading identity, so this is safe
+    while the mapping is live: a reading both deliver is stored once.
+    """
     sent = 0
     for key, records in failed_batches(s3, bucket, prefix):
         report(f"{key}: {len(records)} records{' (dry run)' if dry_run else ''}")
         if dry_run:
             continue
         for chunk in chunks(records):
-            response = invoke({"Records": chunk})
-            failures = response.get("batchItemFailures") or []
-            if failures:
-                raise ReplayError(f"{key}: the processor still fails from sequence number "
-                                  f"{failures[0]['itemIdentifier']}; fix the cause and run the replay again "
-                                  "(records already stored are not stored twice)")
+            for attempt in range(1, attempts + 1):
+                response = invoke({"Records": chunk})
+                failures = response.get("batchItemFailures") or []
+                if not failures:
+                    break
+                failed_from = failures[0]["itemIdentifier"]
+                if attempt == attempts:
+                    raise ReplayError(f"{key}: the processor still fails from sequence number {failed_from} after "
+                                      f"{attempts} attempts; fix the cause and run the replay again (records "
+                                      "already stored are not stored twice)")
+                report(f"{key}: failed from {failed_from}, attempt {attempt} of {attempts}; retrying from there")
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+                chunk = _from_record(chunk, failed_from)
             sent += len(chunk)
     return sent
+
+
+def _from_record(records: list[dict], sequence_number: str) -> list[dict]:
+    """The records from the one Lambda would retry from, as the mapping does."""
+    for index, record in enumerate(records):
+        if (record.get("kinesis") or {}).get("sequenceNumber") == sequence_number:
+            return records[index:]
+    return records
 
 
 def lambda_invoker(function_name: str) -> Invoke:
@@ -96,19 +124,24 @@ def lambda_invoker(function_name: str) -> Invoke:
     return invoke
 
 
-def local_invoker() -> Invoke:
-    """The handler in this process, configured from the environment the stack sets."""
+def local_invoker(timeout_s: float = DEFAULT_TIMEOUT_S) -> Invoke:
+    """The handler in this process, configured from the environment the stack sets, each call
+    given the function's timeout as a deadline that really runs down, as in Lambda."""
     from handler import index
 
-    class Context:
-        function_name = "replay"
-        aws_request_id = "replay"
+    def invoke(event: dict) -> dict:
+        ends = time.monotonic() + timeout_s
 
-        @staticmethod
-        def get_remaining_time_in_millis() -> int:
-            return 900_000
+        class Context:
+            function_name = "replay"
+            aws_request_id = "replay"
 
-    return lambda event: index.handler(event, Context())
+            @staticmethod
+            def get_remaining_time_in_millis() -> int:
+                return max(0, int((ends - time.monotonic()) * 1000))
+
+        return index.handler(event, Context())
+    return invoke
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,10 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--local", action="store_true",
                         help="run the handler in this process (its settings from the environment)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    parser.add_argument("--attempts", type=int, default=DEFAULT_ATTEMPTS,
+                        help=f"tries of a chunk the processor reports failed (default {DEFAULT_ATTEMPTS})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                        help=f"with --local: each invocation's deadline in seconds (default {DEFAULT_TIMEOUT_S:g})")
     args = parser.parse_args(argv)
-    invoke = local_invoker() if args.local else lambda_invoker(args.function)
+    if args.attempts < 1 or args.timeout <= 0:
+        parser.error("--attempts must be at least 1 and --timeout above 0")
+    invoke = local_invoker(args.timeout) if args.local else lambda_invoker(args.function)
     try:
-        sent = replay(boto3.client("s3"), args.bucket, args.prefix, invoke, args.dry_run)
+        sent = replay(boto3.client("s3"), args.bucket, args.prefix, invoke, args.dry_run, attempts=args.attempts)
     except ReplayError as error:
         print(f"replay stopped: {error}", file=sys.stderr)
         return 1

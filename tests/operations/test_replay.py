@@ -77,3 +77,27 @@ def test_large_batches_are_sent_in_chunks_under_the_payload_limit():
     parts = list(chunks(records, limit=20_000))
     assert [r for part in parts for r in part] == records
     assert all(len(json.dumps(part)) <= 20_000 + 1100 for part in parts) and len(parts) > 1
+
+
+def test_a_failing_chunk_is_retried_from_the_reported_record_a_bounded_number_of_times(index, stores):
+    batch = steady_batch(devices=2, readings=5)
+    _save_failed_batch(stores, batch.records)
+    sent_events = []
+    outage = {"calls": 2}
+
+    def invoke(event):
+        sent_events.append([record["kinesis"]["sequenceNumber"] for record in event["Records"]])
+        if outage["calls"]:  # the processor's answer while its stores are still down
+            outage["calls"] -= 1
+            return {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]}
+        return _invoke(index)(event)
+
+    assert replay(stores.s3, stores.pipeline.archive_bucket, "aws/lambda/", invoke, report=lambda _: None,
+                  attempts=3, backoff_s=0) == 10
+    assert len(sent_events) == 3 and sent_events[0] == sent_events[2]
+
+    outage["calls"] = 10
+    with pytest.raises(ReplayError, match="after 3 attempts"):
+        replay(stores.s3, stores.pipeline.archive_bucket, "aws/lambda/", invoke, report=lambda _: None,
+               attempts=3, backoff_s=0)
+    assert outage["calls"] == 7, "stops after its attempts, it does not retry forever"
