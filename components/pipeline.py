@@ -7,6 +7,7 @@ import dataclasses
 import pulumi
 import pulumi_aws as aws
 
+from components.analytics import Analytics, AnalyticsArgs
 from components.audit import Audit, AuditArgs, trail_name
 from components.context import StackContext
 from components.encryption import Encryption, EncryptionArgs
@@ -56,6 +57,17 @@ class SensorPipeline(pulumi.ComponentResource):
             StorageArgs(
                 context=context, kms_key_arn=key_arn, archive_retention=archive_retention,
                 deletion_protection=settings.deletion_protection,
+            ),
+            opts=child,
+        )
+        self.analytics = Analytics(
+            f"{name}-analytics",
+            AnalyticsArgs(
+                context=context, kms_key_arn=key_arn, archive_bucket_name=self.storage.archive.bucket.bucket,
+                archive_bucket_arn=self.storage.archive.bucket.arn,
+                bytes_scanned_cutoff_mb=settings.athena_bytes_scanned_cutoff_mb,
+                maximum_record_age_seconds=settings.maximum_record_age_seconds,
+                late_arrival_hours=settings.athena_late_arrival_hours, force_destroy=settings.force_destroy,
             ),
             opts=child,
         )

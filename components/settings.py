@@ -93,6 +93,10 @@ class PipelineSettings:
     force_destroy: bool = False
     enable_iot_logging: bool = False
     iot_log_level: str = "WARN"
+    # Athena: the most one query may scan, and how late after its device time a
+    # reading may arrive and still be found by the device-time named query.
+    athena_bytes_scanned_cutoff_mb: int = 1024
+    athena_late_arrival_hours: int = 24
     devices: tuple[DeviceSpec, ...] = ()
     sensor_limits: Mapping[str, SensorLimit] = field(default_factory=dict)
     anomaly_settings: Mapping[str, float] = field(default_factory=dict)
@@ -242,6 +246,12 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
     force_destroy = reader.boolean("forceDestroy", False)
     enable_iot_logging = reader.boolean("enableIotLogging", False)
     iot_log_level = reader.choice("iotLogLevel", "WARN", IOT_LOG_LEVELS)
+    athena_bytes_scanned_cutoff_mb = reader.integer(
+        "athenaBytesScannedCutoffMb", 1024, 10, 10_000_000,
+        "whole MiB from 10 (Athena's minimum per-query limit) to 10000000")
+    athena_late_arrival_hours = reader.integer(
+        "athenaLateArrivalHours", 24, 0, 8760,
+        "whole hours from 0 to 8760 (how long after its device time a reading may still arrive)")
     devices = _read_devices(reader, project_dir)
     sensor_limits = _read_sensor_limits(reader)
     anomaly_settings = _read_anomaly_settings(reader)
@@ -268,7 +278,9 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
         parallelization_factor=parallelization_factor, lambda_memory_mb=lambda_memory_mb,
         lambda_timeout_seconds=lambda_timeout_seconds, kms_deletion_window_days=kms_deletion_window_days,
         deletion_protection=deletion_protection, force_destroy=force_destroy,
-        enable_iot_logging=enable_iot_logging, iot_log_level=iot_log_level, devices=devices,
+        enable_iot_logging=enable_iot_logging, iot_log_level=iot_log_level,
+        athena_bytes_scanned_cutoff_mb=athena_bytes_scanned_cutoff_mb,
+        athena_late_arrival_hours=athena_late_arrival_hours, devices=devices,
         sensor_limits=sensor_limits, anomaly_settings=anomaly_settings, alarms=alarms,
     )
 

@@ -27,6 +27,7 @@ import boto3
 
 from handler.layout import QUARANTINE_PREFIX, RAW_PREFIX
 from local import summary as summaries
+from local.archive import ARCHIVE_DIR, export_archive
 from local.bridge import RuleBridge
 from local.failure_destination import ArchiveFailureDestination
 from local.fleet import MAX_DEVICES
@@ -248,6 +249,8 @@ def summarize_run(run: LocalRun, manifest: dict) -> dict:
     pipeline = run.pipeline
     items = list(summaries.table_items(boto3.client("dynamodb", region_name=pipeline.region), pipeline.table_name))
     summaries.save_snapshot(items, run.output / summaries.SNAPSHOT_FILE)
+    # The run's S3 objects, kept for `python -m local.query` once moto's server is gone.
+    export_archive(run.s3, pipeline.archive_bucket, run.output / ARCHIVE_DIR)
     run.metrics_sink.flush()
     stores = {
         "table_items": items,

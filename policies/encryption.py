@@ -19,6 +19,10 @@ S3_ENCRYPTION_TYPES = [
 ]
 S3_BUCKET_TYPES = ["aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"]
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+ATHENA_WORKGROUP = "aws:athena/workgroup:Workgroup"
+ATHENA_RESULT_ENCRYPTION = "configuration.resultConfiguration.encryptionConfiguration"
+# Athena's result encryption options that use a KMS key (SSE_S3 does not).
+ATHENA_KMS_OPTIONS = ("SSE_KMS", "CSE_KMS")
 
 encryption_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.HIGH)
 
@@ -100,6 +104,28 @@ def _lambda_environment(properties, _settings, report):
         require_key(properties, "kmsKeyArn", report, "the function's environment variables")
 
 
+def _athena_results(properties, _settings, report):
+    option = get_path(properties, f"{ATHENA_RESULT_ENCRYPTION}.encryptionOption")
+    if is_unknown(option):
+        return
+    if option is None:
+        report(f"the workgroup's query results are not encrypted: {ATHENA_RESULT_ENCRYPTION}.encryptionOption "
+               "is not set")
+        return
+    if option not in ATHENA_KMS_OPTIONS:
+        report(f"{ATHENA_RESULT_ENCRYPTION}.encryptionOption is {option!r}: use \"SSE_KMS\" with the stack's key")
+        return
+    require_key(properties, f"{ATHENA_RESULT_ENCRYPTION}.kmsKeyArn", report, "the workgroup's query results")
+
+
+def _athena_enforced(properties, _settings, report):
+    # Unset means enforced (the provider's and Athena's default).
+    enforced = get_path(properties, "configuration.enforceWorkgroupConfiguration")
+    if is_known(enforced) and enforced is False:
+        report("configuration.enforceWorkgroupConfiguration is false: a client may send its query results "
+               "elsewhere or unencrypted")
+
+
 def _kms_rotation(properties, _settings, report):
     spec = properties.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")
     rotation = properties.get("enableKeyRotation")
@@ -156,6 +182,18 @@ POLICIES = [
         "Lambda functions with environment variables encrypt them with a customer-managed KMS key.",
         resource_types=["aws:lambda/function:Function"], validate=_lambda_environment, severity=Severity.MEDIUM,
         remediation="Set kms_key_arn on the function to the stack's key ARN."),
+    encryption_policy(
+        "athena-workgroup-customer-managed-key",
+        "Athena workgroups encrypt query results with a customer-managed KMS key.",
+        resource_types=[ATHENA_WORKGROUP], validate=_athena_results,
+        remediation="Set configuration.result_configuration.encryption_configuration to "
+                    "{\"encryption_option\": \"SSE_KMS\", \"kms_key_arn\": key.arn}; queriers need "
+                    "kms:GenerateDataKey and kms:Decrypt on the key."),
+    encryption_policy(
+        "athena-workgroup-enforce-configuration",
+        "Athena workgroups enforce their configuration, so clients cannot override result encryption.",
+        resource_types=[ATHENA_WORKGROUP], validate=_athena_enforced,
+        remediation="Set configuration.enforce_workgroup_configuration=True."),
     encryption_policy(
         "kms-key-rotation-enabled", "Symmetric customer-managed KMS keys rotate their key material.",
         resource_types=["aws:kms/key:Key"], validate=_kms_rotation, remediation="Set enable_key_rotation=True."),

@@ -25,6 +25,7 @@ KEY_PROPERTIES = {
     "aws:lambda/function:Function": "kmsKeyArn",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
         "rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+    "aws:athena/workgroup:Workgroup": "configuration.resultConfiguration.encryptionConfiguration.kmsKeyArn",
 }
 
 

@@ -5,9 +5,11 @@ import pytest
 
 from offline.analyzer import LEVEL_NAMES, SEVERITY_NAMES
 from offline.stack_config import PROJECT_DIR
-from tests.policies import test_access, test_encryption, test_least_privilege, test_reliability, test_retention
+from tests.policies import (test_access, test_analytics_policies, test_encryption, test_least_privilege,
+                            test_reliability, test_retention)
 
-FIXTURE_MODULES = [test_access, test_encryption, test_least_privilege, test_reliability, test_retention]
+FIXTURE_MODULES = [test_access, test_analytics_policies, test_encryption, test_least_privilege, test_reliability,
+                   test_retention]
 # Covered by their own tests: test_tagging.py and test_stack.py.
 TESTED_ELSEWHERE = {"aws-resource-required-tags", "s3-bucket-companion-resources", "lambda-function-log-group",
                     "kms-key-from-this-stack"}
