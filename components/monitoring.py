@@ -98,7 +98,9 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("iotpipeline:index:Monitoring", name, None, opts)
         self.topic = self._create_topic(name, args)
         self.alarms = {
-            spec.role: self._create_alarm(name, spec, args) for spec in alarm_specs(args)
+            spec.role: create_alarm(f"{name}-{spec.role}-alarm", spec, context=args.context,
+                                    topic_arn=self.topic.arn, parent=self)
+            for spec in alarm_specs(args)
         }
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
@@ -155,36 +157,6 @@ class Monitoring(pulumi.ComponentResource):
             )
         return topic
 
-    def _create_alarm(self, name: str, spec: AlarmSpec, args: MonitoringArgs) -> aws.cloudwatch.MetricAlarm:
-        metric_inputs: dict[str, Any] = (
-            {
-                "namespace": spec.metric.namespace,
-                "metric_name": spec.metric.name,
-                "dimensions": dict(spec.metric.dimensions),
-                "statistic": spec.metric.statistic,
-                "period": PERIOD_SECONDS,
-            }
-            if spec.metric is not None
-            else {"metric_queries": list(spec.queries)}
-        )
-        return aws.cloudwatch.MetricAlarm(
-            f"{name}-{spec.role}-alarm",
-            name=alarm_name(spec.role, args.context.suffix),
-            alarm_description=spec.description,
-            comparison_operator=spec.comparison,
-            threshold=spec.threshold,
-            evaluation_periods=spec.evaluation_periods,
-            treat_missing_data=spec.treat_missing_data,
-            # OK notifications close the incident the alarm opened. No
-            # insufficient-data actions: with no records flowing most metrics
-            # have no data, and silence is judged by the mapping-not-polling alarm.
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
-            tags=args.context.tags,
-            opts=pulumi.ResourceOptions(parent=self),
-            **metric_inputs,
-        )
-
     def _create_iot_logging(self, name: str, args: MonitoringArgs) -> aws.iot.LoggingOptions:
         """IoT Core logging: ONE setting per account and region, which this stack then owns.
 
@@ -228,6 +200,40 @@ class Monitoring(pulumi.ComponentResource):
             # create the group itself, unencrypted and never expiring.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, log_group]),
         )
+
+
+def create_alarm(resource_name: str, spec: AlarmSpec, *, context: StackContext, topic_arn: pulumi.Input[str],
+                 parent: pulumi.Resource, notify_ok: bool = True) -> aws.cloudwatch.MetricAlarm:
+    """One alarm of the stack, named `alarm_name(spec.role, suffix)` (the alarm topic's
+    policy and the key policy let exactly those names publish), notifying `topic_arn`."""
+    metric_inputs: dict[str, Any] = (
+        {
+            "namespace": spec.metric.namespace,
+            "metric_name": spec.metric.name,
+            "statistic": spec.metric.statistic,
+            "period": PERIOD_SECONDS,
+            **({"dimensions": dict(spec.metric.dimensions)} if spec.metric.dimensions else {}),
+        }
+        if spec.metric is not None
+        else {"metric_queries": list(spec.queries)}
+    )
+    return aws.cloudwatch.MetricAlarm(
+        resource_name,
+        name=alarm_name(spec.role, context.suffix),
+        alarm_description=spec.description,
+        comparison_operator=spec.comparison,
+        threshold=spec.threshold,
+        evaluation_periods=spec.evaluation_periods,
+        treat_missing_data=spec.treat_missing_data,
+        # OK notifications close the incident the alarm opened. No
+        # insufficient-data actions: with no records flowing most metrics
+        # have no data, and silence is judged by the mapping-not-polling alarm.
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn] if notify_ok else None,
+        tags=context.tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+        **metric_inputs,
+    )
 
 
 def _lambda(metric_name: str, statistic: str, dimension: str, value: pulumi.Input[str]) -> Metric:

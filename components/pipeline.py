@@ -7,6 +7,7 @@ import dataclasses
 import pulumi
 import pulumi_aws as aws
 
+from components.access_logs import AccessLogs, AccessLogsArgs
 from components.analytics import Analytics, AnalyticsArgs
 from components.audit import Audit, AuditArgs, trail_name
 from components.context import StackContext
@@ -115,16 +116,19 @@ class SensorPipeline(pulumi.ComponentResource):
         self.audit = Audit(
             f"{name}-audit",
             AuditArgs(
-                context=context, kms_key_arn=key_arn,
-                log_retention=dataclasses.replace(
-                    archive_retention,
-                    expiration_days=settings.audit_expiration_days,
-                    # The audit log is never force-destroyed with a stack that protects its data.
-                    force_destroy=settings.force_destroy and not settings.deletion_protection,
-                ),
+                context=context, kms_key_arn=key_arn, alarm_topic_arn=self.monitoring.topic.arn,
+                log_retention=audit_retention, log_group_retention_days=settings.log_retention_days,
+                object_lock_mode=settings.audit.object_lock_mode, object_lock_days=settings.audit.object_lock_days,
             ),
             opts=child,
         )
+        audit_retention = dataclasses.replace(
+            archive_retention,
+            expiration_days=settings.audit_expiration_days,
+            # The audit log is never force-destroyed with a stack that protects its data.
+            force_destroy=settings.force_destroy and not settings.deletion_protection,
+        )
+        # With `auditTrail: none` the organization's trail covers the account.
         self.iot_endpoint = aws.iot.get_endpoint_output(endpoint_type="iot:Data-ATS", opts=invoke).endpoint_address
         self.register_outputs(
             {
@@ -133,3 +137,11 @@ class SensorPipeline(pulumi.ComponentResource):
                 "functionName": self.processing.function.name,
             }
         )
+        ) if settings.audit.creates_trail else None
+        logged_buckets = {"archive": self.storage.archive.bucket}
+        if self.audit is not None:
+            logged_buckets["audit"] = self.audit.bucket.bucket
+        self.access_logs = AccessLogs(
+            f"{name}-access-logs",
+            AccessLogsArgs(context=context, sources=logged_buckets, retention=audit_retention),
+            opts=child,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -27,11 +27,22 @@ class BucketRetention:
 @dataclass
 class SecureBucketArgs:
     bucket_prefix: str
-    kms_key_arn: pulumi.Input[str]
+    # The stack's key; None only for a server access log target (below).
+    kms_key_arn: Optional[pulumi.Input[str]]
     tags: dict[str, str]
     retention: BucketRetention = BucketRetention()
     # Statements beside the TLS-only deny, each given the bucket's ARN.
     extra_policy_statements: Sequence[Any] = field(default_factory=list)
+    # S3 delivers server access logs only into a bucket encrypted with SSE-S3
+    # (AES256): the one bucket the customer key cannot encrypt. Its policy must
+    # let only logging.s3.amazonaws.com write (the pack checks both).
+    access_log_target: bool = False
+
+    def __post_init__(self) -> None:
+        if self.access_log_target != (self.kms_key_arn is None):
+            raise ValueError(
+                f"SecureBucketArgs for {self.bucket_prefix!r}: kms_key_arn must be set (the stack's key), and left "
+                "None only with access_log_target=True (S3 writes server access logs only with SSE-S3)")
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -73,15 +84,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=self.bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": args.kms_key_arn,
-                    },
-                    "bucket_key_enabled": True,
-                }
-            ],
+            rules=[self._encryption_rule(args)],
             opts=child,
         )
         self.versioning = aws.s3.BucketVersioning(
@@ -108,6 +111,18 @@ class SecureBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block, self.ownership]),
         )
         self.register_outputs({"bucketName": self.bucket.bucket, "bucketArn": self.bucket.arn})
+
+    @staticmethod
+    def _encryption_rule(args: SecureBucketArgs) -> dict[str, Any]:
+        if args.access_log_target:
+            return {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
+        return {
+            "apply_server_side_encryption_by_default": {
+                "sse_algorithm": "aws:kms",
+                "kms_master_key_id": args.kms_key_arn,
+            },
+            "bucket_key_enabled": True,
+        }
 
     @staticmethod
     def _lifecycle_rule(retention: BucketRetention) -> dict[str, Any]:

@@ -24,6 +24,8 @@ CLOUDWATCH_RETENTION_DAYS = (
     2192, 2557, 2922, 3288, 3653,
 )
 IOT_LOG_LEVELS = ("DEBUG", "INFO", "ERROR", "WARN", "DISABLED")
+AUDIT_TRAIL_CHOICES = ("create", "none")
+OBJECT_LOCK_MODES = ("NONE", "GOVERNANCE", "COMPLIANCE")
 
 # The suffix ends up in S3 bucket prefixes (at most 37 characters, lower case),
 # IAM role names (64) and topic rule names (letters, digits, underscores).
@@ -67,6 +69,23 @@ class AlarmSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """The stack's own trail, or none (the organization's trail covers the account)."""
+
+    # "create": a multi-region trail with Insights, CloudWatch Logs delivery and the
+    # CIS alarms; "none": the stack relies on a trail someone else runs.
+    trail: str = "create"
+    # S3 Object Lock on the trail bucket: NONE, GOVERNANCE or COMPLIANCE. Once on,
+    # a bucket's Object Lock cannot be turned off.
+    object_lock_mode: str = "NONE"
+    object_lock_days: int = 365
+
+    @property
+    def creates_trail(self) -> bool:
+        return self.trail == "create"
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     """Everything the program reads from the stack's configuration."""
 
@@ -101,6 +120,7 @@ class PipelineSettings:
     sensor_limits: Mapping[str, SensorLimit] = field(default_factory=dict)
     anomaly_settings: Mapping[str, float] = field(default_factory=dict)
     alarms: AlarmSettings = AlarmSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def tags(self) -> dict[str, str]:
@@ -256,6 +276,7 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
     sensor_limits = _read_sensor_limits(reader)
     anomaly_settings = _read_anomaly_settings(reader)
     alarms = _read_alarms(reader)
+    audit = _read_audit(reader, audit_expiration_days)
     if alarms.iterator_age_ms >= maximum_record_age_seconds * 1000:
         reader.problem("alarmIteratorAgeMs", alarms.iterator_age_ms,
                        f"less than maximumRecordAgeSeconds ({maximum_record_age_seconds * 1000} ms), so the alarm "
@@ -281,8 +302,23 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
         enable_iot_logging=enable_iot_logging, iot_log_level=iot_log_level,
         athena_bytes_scanned_cutoff_mb=athena_bytes_scanned_cutoff_mb,
         athena_late_arrival_hours=athena_late_arrival_hours, devices=devices,
-        sensor_limits=sensor_limits, anomaly_settings=anomaly_settings, alarms=alarms,
+        sensor_limits=sensor_limits, anomaly_settings=anomaly_settings, alarms=alarms, audit=audit,
     )
+
+
+def _read_audit(reader: _Reader, audit_expiration_days: int) -> AuditSettings:
+    defaults = AuditSettings()
+    trail = reader.choice("auditTrail", defaults.trail, AUDIT_TRAIL_CHOICES,
+                          allowed="create (the stack's own trail) or none (an organization trail covers the account)")
+    mode = reader.choice("auditObjectLockMode", defaults.object_lock_mode, OBJECT_LOCK_MODES)
+    days = reader.integer("auditObjectLockDays", defaults.object_lock_days, 1, 36500)
+    if mode != "NONE" and trail != "create":
+        reader.problem("auditObjectLockMode", mode, "NONE when auditTrail is none (there is no trail bucket to lock)")
+    if mode != "NONE" and audit_expiration_days and days > audit_expiration_days:
+        reader.problem("auditObjectLockDays", days,
+                       f"at most auditExpirationDays ({audit_expiration_days}): a lifecycle rule cannot expire a "
+                       "log file that Object Lock still retains")
+    return AuditSettings(trail=trail, object_lock_mode=mode, object_lock_days=days)
 
 
 def _read_devices(reader: _Reader, project_dir: Path) -> tuple[DeviceSpec, ...]:

@@ -101,6 +101,23 @@ def update_statement(path: str, index: int, **changes) -> Edit:
     return edit_statements(path, lambda statements: statements[index].update(changes))
 
 
+def scope_service_grant(service_prefix: str, condition: dict) -> Edit:
+    """Replace the conditions of the key policy statements for a service principal (fails if there is none)."""
+    def change(statements: list) -> None:
+        granted = [statement for statement in statements
+                   if any(str(service).startswith(service_prefix)
+                          for service in _as_list(statement.get("Principal", {}).get("Service")))]
+        if not granted:
+            raise KeyError(f"no key policy statement for {service_prefix}*")
+        for statement in granted:
+            statement["Condition"] = copy.deepcopy(condition)
+    return edit_statements("policy", change)
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def allow(actions, resources, **extra) -> dict:
     return {"Sid": "Injected", "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
@@ -115,7 +132,7 @@ MUTATIONS: list[Mutation] = [
              edit=set_path("serverSideEncryption", DELETE)),
     Mutation("table on the AWS-managed key", "dynamodb-table-customer-managed-key", TABLE,
              edit=set_path("serverSideEncryption.kmsKeyArn", DELETE)),
-    Mutation("bucket encrypted with SSE-S3", "s3-bucket-customer-managed-key", ENCRYPTION, "archive",
+    Mutation("bucket encrypted with SSE-S3", "s3-bucket-sse-s3-only-for-access-logs", ENCRYPTION, "archive",
              edit=set_path("rules.0.applyServerSideEncryptionByDefault", {"sseAlgorithm": "AES256"})),
     Mutation("bucket on the AWS-managed key", "s3-bucket-customer-managed-key", ENCRYPTION, "audit",
              edit=set_path("rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId", "alias/aws/s3")),
@@ -172,6 +189,13 @@ MUTATIONS: list[Mutation] = [
              edit=update_statement("policy", 0, Resource="*")),
     Mutation("wildcard action in a key policy service statement", "kms-key-policy-no-wildcard-action", KEY,
              edit=update_statement("policy", 1, Action=["kms:*"])),
+    Mutation("let CloudWatch Logs use the key for every log group", "kms-key-policy-service-scoped", KEY,
+             edit=scope_service_grant("logs.", {"ArnLike": {
+                 "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:ap-southeast-1:123456789012:log-group:*"}})),
+    Mutation("let CloudWatch use the key for every alarm", "kms-key-policy-service-scoped", KEY,
+             edit=scope_service_grant("cloudwatch.", {
+                 "StringEquals": {"aws:SourceAccount": "123456789012"},
+                 "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:*"}})),
     Mutation("bypass the key policy lock-out check", "kms-key-lockout-safety-check", KEY,
              edit=set_path("bypassPolicyLockoutSafetyCheck", True)),
     Mutation("wildcard action in the alarm topic policy", "aws-resource-policy-no-wildcard-action",
@@ -185,6 +209,11 @@ MUTATIONS: list[Mutation] = [
              edit=edit_statements("policy", lambda statements: statements.pop(0))),
     Mutation("grant the world read access", "aws-policy-no-public-principal", BUCKET_POLICY, "archive",
              edit=add_statement("policy", allow(["s3:GetObject"], ["arn:aws:s3:::x/*"], Principal="*"))),
+    Mutation("let a role write into the access log bucket", "s3-bucket-sse-s3-only-for-access-logs", BUCKET_POLICY,
+             "access-logs", edit=add_statement("policy", allow(
+                 ["s3:PutObject"], ["arn:aws:s3:::x/*"], Principal={"AWS": "arn:aws:iam::123456789012:role/any"}))),
+    Mutation("stop logging the archive's requests", "s3-bucket-server-access-logging",
+             "aws:s3/bucketLogging:BucketLogging", "archive", remove=True),
     Mutation("re-enable bucket ACLs", "s3-bucket-ownership-enforced",
              "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "archive",
              edit=set_path("rule.objectOwnership", "ObjectWriter")),
@@ -230,6 +259,10 @@ MUTATIONS: list[Mutation] = [
     Mutation("trail without log file validation", "cloudtrail-trail-log-file-validation", TRAIL,
              edit=set_path("enableLogFileValidation", DELETE)),
     Mutation("trail stopped", "cloudtrail-trail-logging-enabled", TRAIL, edit=set_path("enableLogging", False)),
+    Mutation("trail without CloudWatch Logs delivery", "cloudtrail-trail-cloudwatch-logs", TRAIL,
+             edit=set_path("cloudWatchLogsGroupArn", DELETE)),
+    Mutation("reserve no concurrency for the function", "lambda-function-reserved-concurrency", FUNCTION,
+             edit=set_path("reservedConcurrentExecutions", 0), level="advisory"),
     Mutation("trail without Insights", "cloudtrail-trail-insights", TRAIL, edit=set_path("insightSelectors", DELETE)),
     # Stack-level
     Mutation("delete a bucket's public access block", "s3-bucket-companion-resources",

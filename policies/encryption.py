@@ -51,8 +51,16 @@ def _dynamodb(properties, _settings, report):
     require_key(properties, "serverSideEncryption.kmsKeyArn", report, "the table")
 
 
-def _s3_rules(rules, report, describe) -> None:
-    """The default encryption rules of a bucket use SSE-KMS with a customer key."""
+SSE_S3 = "AES256"
+
+
+def _s3_rules(rules, report, describe, defer_sse_s3: bool = False) -> None:
+    """The default encryption rules of a bucket use SSE-KMS with a customer key.
+
+    With `defer_sse_s3`, SSE-S3 is left to the stack policy
+    `s3-bucket-sse-s3-only-for-access-logs`, which alone can see whether the
+    bucket is a server access log target (S3 delivers those only with SSE-S3).
+    """
     if is_unknown(rules):
         return
     if not rules:
@@ -60,6 +68,8 @@ def _s3_rules(rules, report, describe) -> None:
     for index, rule in enumerate(rules or []):
         default = get_path(rule, "applyServerSideEncryptionByDefault", {})
         algorithm = get_path(default, "sseAlgorithm")
+        if defer_sse_s3 and algorithm == SSE_S3:
+            continue
         if is_known(algorithm) and algorithm not in KMS_ALGORITHMS:
             report(f"{describe(index)}.applyServerSideEncryptionByDefault.sseAlgorithm is {algorithm!r}: "
                    "use \"aws:kms\" with the stack's key")
@@ -68,7 +78,7 @@ def _s3_rules(rules, report, describe) -> None:
 
 
 def _s3_encryption(properties, _settings, report):
-    _s3_rules(properties.get("rules"), report, lambda index: f"rules[{index}]")
+    _s3_rules(properties.get("rules"), report, lambda index: f"rules[{index}]", defer_sse_s3=True)
 
 
 def _s3_bucket_key(properties, _settings, report):
@@ -76,6 +86,9 @@ def _s3_bucket_key(properties, _settings, report):
     if is_unknown(rules):
         return
     for index, rule in enumerate(rules or []):
+        # A bucket key exists only for SSE-KMS; an unknown algorithm may be that.
+        if get_path(rule, "applyServerSideEncryptionByDefault.sseAlgorithm") == SSE_S3:
+            continue
         enabled = get_path(rule, "bucketKeyEnabled")
         if is_known(enabled) and enabled is not True:
             report(f"rules[{index}].bucketKeyEnabled is {enabled!r}: without a bucket key every object "
@@ -147,7 +160,8 @@ POLICIES = [
         remediation="Set server_side_encryption={\"enabled\": True, \"kms_key_arn\": key.arn}."),
     encryption_policy(
         "s3-bucket-customer-managed-key",
-        "A bucket's default encryption (pulumi-aws 7.x's separate resource) is SSE-KMS with a customer-managed key.",
+        "A bucket's default encryption (pulumi-aws 7.x's separate resource) is SSE-KMS with a customer-managed key "
+        "(SSE-S3 is judged by s3-bucket-sse-s3-only-for-access-logs).",
         resource_types=S3_ENCRYPTION_TYPES, validate=_s3_encryption,
         remediation="Use aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm \"aws:kms\" and "
                     "kms_master_key_id=key.arn."),

@@ -13,6 +13,7 @@ from functools import partial
 from pulumi_policy import Severity
 
 from policy_kit import (
+    ADVISORY,
     MANDATORY,
     as_list,
     describe,
@@ -129,6 +130,25 @@ def _trail_logging(properties, _settings, report):
         report("enableLogging is false: the trail records nothing")
 
 
+def _trail_cloudwatch_logs(properties, _settings, report):
+    # Present but unknown (the group's ARN in a first preview) is a delivery.
+    for setting in ("cloudWatchLogsGroupArn", "cloudWatchLogsRoleArn"):
+        if properties.get(setting) in (None, ""):
+            report(f"{setting} is not set: the trail's events reach no log group, so no metric filter or alarm "
+                   "sees them (CIS 3.4)")
+
+
+def _reserved_concurrency(properties, _settings, report):
+    reserved = properties.get("reservedConcurrentExecutions")
+    if is_unknown(reserved):
+        return
+    if reserved in (None, -1):
+        report("reservedConcurrentExecutions is not set: other functions of the account can use up the "
+               "concurrency this one needs")
+    elif reserved == 0:
+        report("reservedConcurrentExecutions is 0: every invocation is throttled")
+
+
 def _supported_runtime(properties, settings, report):
     runtime = properties.get("runtime")
     if isinstance(runtime, str) and not is_unknown(runtime) and runtime not in settings["allowedRuntimes"]:
@@ -217,6 +237,20 @@ POLICIES = [
     reliability_policy(
         "cloudtrail-trail-logging-enabled", "CloudTrail trails are logging.",
         resource_types=TRAIL, validate=_trail_logging, remediation="Remove enable_logging=False."),
+    reliability_policy(
+        "cloudtrail-trail-cloudwatch-logs",
+        "CloudTrail trails also deliver to a CloudWatch Logs group, where metric filters and alarms watch them.",
+        resource_types=TRAIL, validate=_trail_cloudwatch_logs, severity=Severity.MEDIUM,
+        remediation="Set cloud_watch_logs_group_arn (the group's ARN + \":*\") and cloud_watch_logs_role_arn "
+                    "(a role cloudtrail.amazonaws.com assumes, with logs:CreateLogStream and logs:PutLogEvents "
+                    "on that group only)."),
+    reliability_policy(
+        "lambda-function-reserved-concurrency",
+        "Lambda functions reserve their concurrency (advisory: see the README for when not to).",
+        resource_types=["aws:lambda/function:Function"], validate=_reserved_concurrency,
+        enforcement_level=ADVISORY, severity=Severity.LOW,
+        remediation="Set reserved_concurrent_executions to at least the stream's shards times the mapping's "
+                    "parallelization factor, within the account's unreserved concurrency quota."),
     reliability_policy(
         "cloudtrail-trail-insights", "CloudTrail trails run API call rate and error rate Insights.",
         resource_types=TRAIL, validate=_trail_insights, severity=Severity.LOW,

@@ -38,7 +38,8 @@ CASES = [
         passes("unknown-key", {"rules": [sse_rule(key=UNKNOWN)]}),
         passes("dsse", {"rules": [sse_rule(algorithm="aws:kms:dsse")]}),
         passes("unknown-rules", {"rules": UNKNOWN}),
-        fails("sse-s3", {"rules": [sse_rule(algorithm="AES256", key=None)]}),
+        # Only the stack policy s3-bucket-sse-s3-only-for-access-logs can tell an access log target (test_stack.py).
+        passes("sse-s3-judged-by-the-stack-policy", {"rules": [sse_rule(algorithm="AES256", key=None)]}),
         fails("aws-managed", {"rules": [sse_rule(key=None)]}),
         fails("aws-managed-alias", {"rules": [sse_rule(key="alias/aws/s3")]}),
         fails("no-rules", {"rules": []}),
@@ -48,6 +49,8 @@ CASES = [
         passes("unknown-flag", {"rules": [sse_rule(bucket_key=UNKNOWN)]}),
         fails("bucket-key-off", {"rules": [sse_rule(bucket_key=False)]}),
         fails("bucket-key-unset", {"rules": [sse_rule(bucket_key=None)]}),
+        # S3 bucket keys exist only for SSE-KMS.
+        passes("sse-s3", {"rules": [sse_rule(algorithm="AES256", key=None, bucket_key=None)]}),
     ]),
     PolicyCases("s3-bucket-inline-customer-managed-key", "aws:s3/bucket:Bucket", [
         passes("no-inline", {"bucketPrefix": "b-"}),

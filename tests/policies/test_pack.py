@@ -1,6 +1,8 @@
 """The pack as a whole: what the engine learns from GetAnalyzerInfo, fixtures for every
 policy, and the README's table."""
 
+import re
+
 import pytest
 
 from offline.analyzer import LEVEL_NAMES, SEVERITY_NAMES
@@ -12,7 +14,11 @@ FIXTURE_MODULES = [test_access, test_analytics_policies, test_encryption, test_l
                    test_retention]
 # Covered by their own tests: test_tagging.py and test_stack.py.
 TESTED_ELSEWHERE = {"aws-resource-required-tags", "s3-bucket-companion-resources", "lambda-function-log-group",
-                    "kms-key-from-this-stack"}
+                    "kms-key-from-this-stack", "s3-bucket-sse-s3-only-for-access-logs",
+                    "s3-bucket-server-access-logging"}
+# What teams reasonably tune, advisory by default; policies/README.md says why for each.
+ADVISORY_BY_DEFAULT = {"dynamodb-table-deletion-protection", "s3-bucket-force-destroy-disabled",
+                       "lambda-function-reserved-concurrency"}
 SEVERITIES = {"low", "medium", "high", "critical"}
 
 
@@ -50,6 +56,21 @@ def test_encryption_and_public_access_are_mandatory_by_default(analyzer):
         "s3-bucket-public-access-block", "aws-policy-no-public-principal", "lambda-function-url-no-public-access",
         "lambda-permission-no-public-principal", "s3-bucket-policy-deny-insecure-transport"}]
     assert [name for name in must if levels[name] != "mandatory"] == []
+
+
+def test_only_what_teams_tune_is_advisory_by_default(analyzer):
+    levels = {p.name: LEVEL_NAMES[p.enforcementLevel] for p in analyzer.info.policies}
+    assert sorted(name for name, level in levels.items() if level != "mandatory") == sorted(ADVISORY_BY_DEFAULT)
+
+
+def test_readme_states_each_policys_default_level_and_why_advisory_ones_are(analyzer):
+    readme = (PROJECT_DIR / "policies" / "README.md").read_text()
+    rows = {match[0]: match[1] for match in re.findall(r"^\| `([a-z0-9-]+)`(?: \(stack\))? \|(?:[^|]*\|){3} (\w+) \|",
+                                                       readme, re.MULTILINE)}
+    levels = {p.name: LEVEL_NAMES[p.enforcementLevel] for p in analyzer.info.policies}
+    assert {name: rows.get(name) for name in levels} == levels
+    advisory_section = readme.split("## Advisory by default", 1)[-1].split("\n## ", 1)[0]
+    assert [name for name in ADVISORY_BY_DEFAULT if f"`{name}`" not in advisory_section] == []
 
 
 def test_readme_lists_every_policy(analyzer):

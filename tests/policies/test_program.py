@@ -10,8 +10,10 @@ from offline import policy_check
 from offline.mocks import run_program
 from offline.mutations import MUTATIONS, markdown_table, run_mutations
 from offline.stack_config import PROJECT_DIR, stack_names
+from tests.policies.test_pack import ADVISORY_BY_DEFAULT
 
 MODES = {"first-preview": True, "update": False}
+RESERVED_CONCURRENCY = "lambda-function-reserved-concurrency"
 
 
 @pytest.fixture(scope="module", params=list(MODES), ids=list(MODES))
@@ -24,9 +26,21 @@ def dev_run(request):
 def test_program_stack_has_no_violation_under_its_policy_config(stack, mode):
     config = policy_check.load_policy_config(policy_check.default_policy_config(stack))
     result = policy_check.check_stack(stack, MODES[mode], config)
-    # Nothing at all: the shipped configs make every policy mandatory, and a
-    # "can't run policy" note would mean a policy gave up on an unknown value.
-    assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.violations] == []
+    # Nothing but the one reminder the shipped configs keep advisory: they make
+    # every other policy mandatory, and a "can't run policy" note would mean a
+    # policy gave up on an unknown value.
+    assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.violations
+            if (v.policy, v.level) != (RESERVED_CONCURRENCY, "advisory")] == []
+
+
+@pytest.mark.parametrize("stack", stack_names())
+@pytest.mark.parametrize("mode", list(MODES))
+def test_program_stack_passes_the_default_levels(stack, mode):
+    """What `pulumi preview --policy-pack policies` gives without a config file: only advisory notes,
+    and only from the policies the README explains as advisory."""
+    result = policy_check.check_stack(stack, MODES[mode], {})
+    assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.mandatory] == []
+    assert {v.policy for v in result.violations} <= ADVISORY_BY_DEFAULT
 
 
 LEVELS = {"shipped-config": False, "default-levels": True}
@@ -54,6 +68,13 @@ def test_check_exits_zero_for_a_clean_stack_and_prints_json(capsys):
     assert policy_check.main(["--stack", "dev", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mandatoryViolations"] == 0 and set(report["results"]) == {"preview", "update"}
+
+
+def test_check_runs_with_the_default_levels_on_request(capsys):
+    assert policy_check.main(["--stack", "dev", "--update", "--default-levels", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["policyPackConfig"] is None
+    assert {v["level"] for v in report["results"]["update"]} == {"advisory"}
 
 
 def test_check_runs_one_mode_on_request(capsys):

@@ -20,7 +20,10 @@ PREVIEW_MAPPING = {**GOOD_MAPPING, "eventSourceArn": UNKNOWN,
 QUEUE_MAPPING = {"eventSourceArn": "arn:aws:sqs:ap-southeast-1:123456789012:q"}
 GOOD_TRAIL = {"isMultiRegionTrail": True, "includeGlobalServiceEvents": True, "enableLogFileValidation": True,
               "enableLogging": True,
-              "insightSelectors": [{"insightType": "ApiCallRateInsight"}, {"insightType": "ApiErrorRateInsight"}]}
+              "insightSelectors": [{"insightType": "ApiCallRateInsight"}, {"insightType": "ApiErrorRateInsight"}],
+              "cloudWatchLogsGroupArn": "arn:aws:logs:ap-southeast-1:123456789012:log-group:/aws/cloudtrail/t:*",
+              "cloudWatchLogsRoleArn": "arn:aws:iam::123456789012:role/trail-logs"}
+FUNCTION = "aws:lambda/function:Function"
 
 
 def without(properties: dict, key: str) -> dict:
@@ -92,6 +95,22 @@ CASES = [
         passes("good", GOOD_TRAIL), passes("unknown", {**GOOD_TRAIL, "insightSelectors": UNKNOWN}),
         fails("one", {**GOOD_TRAIL, "insightSelectors": [{"insightType": "ApiCallRateInsight"}]}),
         fails("none", without(GOOD_TRAIL, "insightSelectors")),
+    ]),
+    PolicyCases("cloudtrail-trail-cloudwatch-logs", TRAIL, [
+        passes("good", GOOD_TRAIL),
+        passes("first-preview", {**GOOD_TRAIL, "cloudWatchLogsGroupArn": UNKNOWN, "cloudWatchLogsRoleArn": UNKNOWN}),
+        fails("no-group", without(GOOD_TRAIL, "cloudWatchLogsGroupArn")),
+        fails("no-role", without(GOOD_TRAIL, "cloudWatchLogsRoleArn")),
+        fails("empty-group", {**GOOD_TRAIL, "cloudWatchLogsGroupArn": ""}),
+        fails("neither", without(without(GOOD_TRAIL, "cloudWatchLogsGroupArn"), "cloudWatchLogsRoleArn")),
+    ]),
+    # Advisory by default (README); the fixture pack makes everything mandatory.
+    PolicyCases("lambda-function-reserved-concurrency", FUNCTION, [
+        passes("reserved", {"reservedConcurrentExecutions": 20}),
+        passes("unknown", {"reservedConcurrentExecutions": UNKNOWN}),
+        fails("unset", {"runtime": "python3.13"}),
+        fails("unreserved", {"reservedConcurrentExecutions": -1}),
+        fails("zero", {"reservedConcurrentExecutions": 0}),
     ]),
 ]
 

@@ -3,7 +3,7 @@
 
 from offline.analyzer import PolicyAnalyzer
 from offline.stack_config import project_name
-from tests.policies.conftest import KEY_ARN, UNKNOWN, resource
+from tests.policies.conftest import KEY_ARN, UNKNOWN, allow, doc, resource
 
 BUCKET = "aws:s3/bucket:Bucket"
 COMPANION_TYPES = {
@@ -83,3 +83,81 @@ def test_a_key_named_in_config_is_allowed(analyzer):
     with PolicyAnalyzer(project_name(), "test", preview=False) as configured:
         configured.configure({"all": "mandatory", "kms-key-from-this-stack": {"allowedKeyArns": [KEY_ARN]}})
         assert stack_failures(configured, "kms-key-from-this-stack", [foreign]) == {}
+
+
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+SSE_S3_RULES = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+KMS_RULES = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN},
+              "bucketKeyEnabled": True}]
+TLS_DENY = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": ["s3:*"],
+            "Resource": ["arn:aws:s3:::logs", "arn:aws:s3:::logs/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+LOG_DELIVERY = {"Sid": "S3ServerAccessLogsWrite", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": ["s3:PutObject"], "Resource": ["arn:aws:s3:::logs/data/*"],
+                "Condition": {"ArnLike": {"aws:SourceArn": ["arn:aws:s3:::data"]},
+                              "StringEquals": {"aws:SourceAccount": "123456789012"}}}
+
+
+def access_log_stack(known: bool, *, data_rules=KMS_RULES, log_rules=SSE_S3_RULES, logs_into="logs",
+                     log_statements=(TLS_DENY, LOG_DELIVERY), log_policy=True, extra=()):
+    """A data bucket logging into a log bucket, as in components/access_logs.py; names known or not."""
+    buckets = {name: resource(BUCKET, name, {"bucket": name} if known else {"bucketPrefix": f"{name}-"})
+               for name in ("data", "logs")}
+
+    def naming(name: str, properties: dict, **targets: str):
+        values = {prop: (target if known else UNKNOWN) for prop, target in targets.items()}
+        return resource(properties.pop("_type"), name, {**properties, **values},
+                        property_dependencies={prop: [buckets[target].urn] for prop, target in targets.items()})
+
+    resources = [
+        *buckets.values(),
+        naming("data-encryption", {"_type": COMPANION_TYPES["encryption"], "rules": data_rules}, bucket="data"),
+        naming("logs-encryption", {"_type": COMPANION_TYPES["encryption"], "rules": log_rules}, bucket="logs"),
+    ]
+    if logs_into:
+        resources.append(naming("data-logging", {"_type": LOGGING, "targetPrefix": "data/"},
+                                bucket="data", targetBucket=logs_into))
+    if log_policy:
+        resources.append(naming("logs-policy", {"_type": BUCKET_POLICY, "policy": doc(*log_statements) if known
+                                                else UNKNOWN}, bucket="logs"))
+    return resources + [build(buckets, naming) for build in extra]
+
+
+def test_sse_s3_is_allowed_only_for_an_access_log_target_only_log_delivery_writes(analyzer):
+    policy = "s3-bucket-sse-s3-only-for-access-logs"
+    role_writes_logs = lambda buckets, naming: resource(  # noqa: E731
+        "aws:iam/rolePolicy:RolePolicy", "writer-policy",
+        {"role": "r", "policy": doc(allow(["s3:PutObject"], ["arn:aws:s3:::logs/*"]))},
+        property_dependencies={"policy": [buckets["logs"].urn]})
+    logs_itself = lambda buckets, naming: naming(  # noqa: E731
+        "logs-logging", {"_type": LOGGING, "targetPrefix": "self/"}, bucket="logs", targetBucket="logs")
+    for known in (True, False):
+        assert_stack_fails(analyzer, policy, access_log_stack(known), set())
+        assert_stack_fails(analyzer, policy, access_log_stack(known, data_rules=SSE_S3_RULES), {"data-encryption"})
+        assert_stack_fails(analyzer, policy, access_log_stack(known, logs_into=""), {"logs-encryption"})
+        assert_stack_fails(analyzer, policy, access_log_stack(known, log_policy=False), {"logs-encryption"})
+        assert_stack_fails(analyzer, policy, access_log_stack(known, extra=[logs_itself]), {"logs-encryption"})
+        assert_stack_fails(analyzer, policy, access_log_stack(known, extra=[role_writes_logs]), {"writer-policy"})
+    # Policy documents are judged where they are known (an update); a first preview cannot read them.
+    anyone_writes = {**LOG_DELIVERY, "Sid": "TeamWrites", "Principal": {"AWS": "arn:aws:iam::123456789012:role/team"}}
+    assert_stack_fails(analyzer, policy, access_log_stack(True, log_statements=(TLS_DENY, LOG_DELIVERY, anyone_writes)),
+                       {"logs-policy"})
+    log_delivery_deletes = {**LOG_DELIVERY, "Action": ["s3:PutObject", "s3:DeleteObject"]}
+    assert_stack_fails(analyzer, policy, access_log_stack(True, log_statements=(TLS_DENY, log_delivery_deletes)),
+                       {"logs-policy"})
+    assert_stack_fails(analyzer, policy, access_log_stack(True, log_statements=(TLS_DENY,)), {"logs-policy"})
+    # The exemption is what the bucket is, never what it is called or tagged.
+    disguised = [resource(BUCKET, "access-logs", {"bucket": "access-logs", "tags": {"Purpose": "access-logs"}}),
+                 resource(COMPANION_TYPES["encryption"], "access-logs-encryption",
+                          {"bucket": "access-logs", "rules": SSE_S3_RULES})]
+    assert_stack_fails(analyzer, policy, disguised, {"access-logs-encryption"})
+
+
+def test_every_bucket_but_an_access_log_target_logs_its_requests(analyzer):
+    policy = "s3-bucket-server-access-logging"
+    for known in (True, False):
+        assert_stack_fails(analyzer, policy, access_log_stack(known), set())
+        # Without the logging configuration, the data bucket is unlogged and the log bucket no target.
+        assert_stack_fails(analyzer, policy, access_log_stack(known, logs_into=""), {"data", "logs"})
+    unlogged = resource(BUCKET, "other", {"bucket": "other"})
+    assert_stack_fails(analyzer, policy, access_log_stack(True) + [unlogged], {"other"})
