@@ -1,6 +1,6 @@
 """Detection quality of the processor's detector on labeled synthetic series.
 
-    python -m bench.detection_quality [--devices 50] [--readings 2000] [--seed 7]
+    python -m bench.detection_quality [--devices 50] [--readings 3000] [--seed 7]
 
 Generates a fleet with injected spikes, level shifts, drifts, stuck sensors and
 out-of-limit values (simulation/series.py), runs every device's readings
@@ -42,7 +42,8 @@ def detections_for(fleet) -> list[tuple[str, str, int, str]]:
 
 
 def report(devices: int, readings: int, seed: int) -> str:
-    fleet = generate_fleet(devices, readings, seed=seed)
+    # Trouble is injected only after the detector's warm-up, when it has learned what normal is.
+    fleet = generate_fleet(devices, readings, seed=seed, warmup=DetectorSettings().warmupReadings)
     scores = score(fleet.events, detections_for(fleet))
     lines = [f"{devices} devices x {readings} readings x 4 sensors, seed {seed}, "
              f"match tolerance {MATCH_TOLERANCE} readings",
@@ -58,7 +59,7 @@ def report(devices: int, readings: int, seed: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=50)
-    parser.add_argument("--readings", type=int, default=2000)
+    parser.add_argument("--readings", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     print(report(args.devices, args.readings, args.seed))

@@ -59,7 +59,10 @@ spans, stuck the run length over the stuck threshold.
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
+from array import array
 
 from handler import layout
 from handler.detector_settings import DetectorSettings
@@ -93,13 +96,20 @@ CLIP_SPREADS = 4.0
 # (Huber-style): heavy tails do not inflate them, and a slow drift cannot grow
 # them faster than a factor 1 + baselineAlpha * (SPREAD_CLIP**2 - 1) a reading.
 SPREAD_CLIP = 2.0
+# The level deviation's spread is floored at this share of the reading-to-reading spread.
+LEVEL_NOISE_SHARE = 0.5
+# Only a sensor that normally changes on at least this share of its readings
+# can be stuck: one that changes rarely (a slow temperature to 0.1 degrees, a
+# quantised flow) repeats values in normal operation.
+STUCK_CHANGE_RATE = 0.9
 # A level change found within this many level time constants (1 / levelAlpha
 # readings) of the level jumping to confirmed outliers is abrupt: a level shift.
 # Otherwise the level crept there: drift.
 ABRUPT_TIME_CONSTANTS = 2.0
-# Spreads are floored: relative to the level, and to the sensor's resolution
-# (the smallest step it has shown), so a quiet or quantised sensor does not
-# turn its last digit into anomalies.
+# Spreads are floored: relative to the level, and to a share of the sensor's
+# typical non-zero step, so a quiet or quantised sensor (a flow in whole l/min
+# that mostly repeats) does not turn one step into an anomaly.
+STEP_FLOOR = 0.5
 RELATIVE_SPREAD_FLOOR = 1e-6
 ABSOLUTE_SPREAD_FLOOR = 1e-9
 # Joint model: ridge added to the deviations' covariance (relative to its mean
@@ -117,6 +127,7 @@ JOINT_NAMED_SHARE = 0.7
 JOINT_MAX_NAMED = 4
 
 STATE_VERSION = 1
+_SENSOR_FLOATS = struct.Struct("<8d")
 
 
 class Episode:
@@ -167,11 +178,12 @@ class SensorModel:
     """One sensor's learned normal behaviour (see the module docstring)."""
 
     __slots__ = ("n", "level", "baseline", "var_r", "var_d", "fast_r2", "last", "run", "longest_run",
-                 "quantum", "jumped_at", "outside", "last_seen")
+                 "step", "change_rate", "jumped_at", "outside", "last_seen")
 
     def __init__(self, n: int = 0, level: float = 0.0, baseline: float = 0.0, var_r: float = 0.0,
                  var_d: float = 0.0, fast_r2: float = 0.0, last: float = 0.0, run: int = 0, longest_run: int = 0,
-                 quantum: float = 0.0, jumped_at: int = -1, outside: int = 0, last_seen: int = 0) -> None:
+                 step: float = 0.0, change_rate: float = 0.0, jumped_at: int = -1, outside: int = 0,
+                 last_seen: int = 0) -> None:
         self.n = n                      # readings learned
         self.level = level              # short-term level L
         self.baseline = baseline        # slow baseline B
@@ -181,20 +193,26 @@ class SensorModel:
         self.last = last                # last value
         self.run = run                  # identical values in a row before the current one
         self.longest_run = longest_run  # longest such run seen in normal operation
-        self.quantum = quantum          # smallest non-zero step between consecutive values
+        self.step = step                # typical size of a non-zero step between consecutive values
+        self.change_rate = change_rate  # share of normal readings that differ from the one before
         self.jumped_at = jumped_at      # n when the level last jumped to confirmed outliers (-1: never)
         self.outside = outside          # side (1, -1) of the last reading if it was beyond spikeZ, else 0
         self.last_seen = last_seen      # device time of its last reading (for eviction)
 
     def to_list(self) -> list:
-        return [self.n, self.level, self.baseline, self.var_r, self.var_d, self.fast_r2, self.last, self.run,
-                self.longest_run, self.quantum, self.jumped_at, self.outside, self.last_seen]
+        # Floats as their exact 8 bytes, base64: about half the size of their JSON text.
+        floats = _SENSOR_FLOATS.pack(self.level, self.baseline, self.var_r, self.var_d, self.fast_r2, self.last,
+                                     self.step, self.change_rate)
+        return [self.n, self.run, self.longest_run, self.jumped_at, self.outside, self.last_seen,
+                base64.b64encode(floats).decode("ascii")]
 
     @classmethod
     def from_list(cls, values: list) -> "SensorModel":
-        n, level, baseline, var_r, var_d, fast_r2, last, run, longest, quantum, jumped_at, outside, last_seen = values
-        return cls(n, float(level), float(baseline), float(var_r), float(var_d), float(fast_r2), float(last), run,
-                   longest, float(quantum), jumped_at, outside, last_seen)
+        n, run, longest, jumped_at, outside, last_seen, packed = values
+        level, baseline, var_r, var_d, fast_r2, last, step, change_rate = _SENSOR_FLOATS.unpack(
+            base64.b64decode(packed))
+        return cls(n, level, baseline, var_r, var_d, fast_r2, last, run, longest, step, change_rate, jumped_at,
+                   outside, last_seen)
 
 
 class JointModel:
@@ -221,7 +239,19 @@ class JointModel:
             for j in range(i + 1):
                 cov[k] = keep * cov[k] + aui * u[j]
                 k += 1
+        # Kept in single precision (the state stores 4 bytes an entry: 2 KB for 32 sensors), rounded
+        # here, so an uninterrupted run and one restored from the state hold the same numbers.
+        self.cov = array("f", cov).tolist()
         self._inverse = None
+
+    def packed(self) -> str:
+        return base64.b64encode(array("f", self.cov).tobytes()).decode("ascii")
+
+    @staticmethod
+    def unpack(text: str) -> list[float]:
+        values = array("f")
+        values.frombytes(base64.b64decode(text))
+        return values.tolist()
 
     def inverse(self) -> list[list[float]]:
         if self._inverse is None:
@@ -250,7 +280,7 @@ class DeviceModel:
             "t": self.last_timestamp_ms,
             "n": self.readings,
             "s": {name: model.to_list() for name, model in sorted(self.sensors.items())},
-            "j": [list(joint.sensors), joint.n, list(joint.cov)] if joint is not None else None,
+            "j": [list(joint.sensors), joint.n, joint.packed()] if joint is not None else None,
             "e": [episode.to_list() for _, episode in sorted(self.open_episodes.items())],
         }
 
@@ -261,7 +291,7 @@ class DeviceModel:
             # within warmupReadings, which is safer than misreading numbers.
             return cls()
         joint_raw = state["j"]
-        joint = (JointModel(tuple(joint_raw[0]), joint_raw[1], [float(x) for x in joint_raw[2]])
+        joint = (JointModel(tuple(joint_raw[0]), joint_raw[1], JointModel.unpack(joint_raw[2]))
                  if joint_raw is not None else None)
         episodes = [Episode.from_list(values) for values in state["e"]]
         return cls(state["t"], state["n"], {name: SensorModel.from_list(values) for name, values in state["s"].items()},
@@ -277,6 +307,7 @@ class Detector:
         s = settings
         self._abrupt_readings = ABRUPT_TIME_CONSTANTS / s.levelAlpha
         self._half_learned = max(2, s.warmupReadings // 2)
+        self._quarter_learned = max(3, s.warmupReadings // 4)
 
     def new_model(self) -> DeviceModel:
         return DeviceModel()
@@ -321,7 +352,7 @@ class Detector:
             if n == 0:
                 scored.append((name, m, x, 0.0, 0.0, 0.0, x, 0))
                 continue
-            floor = m.quantum
+            floor = STEP_FLOOR * m.step
             relative = RELATIVE_SPREAD_FLOOR * abs(m.baseline)
             if relative > floor:
                 floor = relative
@@ -340,9 +371,17 @@ class Detector:
             else:
                 level = m.level + level_alpha * (r if -clip < r < clip else (clip if r > 0 else -clip))
             d = level - m.baseline
-            var_d = m.var_d if m.var_d > floor * floor else floor * floor
+            # A level is judged against its own normal wander, but never finer than a share of the
+            # reading-to-reading spread: a slow cycle or wander smaller than the noise is not news.
+            var_d = m.var_d
+            level_floor = LEVEL_NOISE_SHARE * LEVEL_NOISE_SHARE * var_r
+            if var_d < level_floor:
+                var_d = level_floor
             z_d = d / math.sqrt(var_d)
-            r2 = r * r if -clip < r < clip else clip * clip
+            # The short-term variance takes an outlier only up to the spike threshold: one spike
+            # alone does not make a variance change.
+            r_spike = spike_z * sd_r
+            r2 = r * r if -r_spike < r < r_spike else r_spike * r_spike
             fast_r2 = keep_level * m.fast_r2 + level_alpha * r2
             scored.append((name, m, x, r, d, fast_r2, level, outside))
             if n >= self._half_learned:
@@ -370,7 +409,7 @@ class Detector:
                     kind = shifted
             # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
             # stuck: one that changes by less than a step between readings repeats values normally.
-            if x == m.last and m.var_r >= m.quantum * m.quantum > 0.0:
+            if x == m.last and m.change_rate >= STUCK_CHANGE_RATE:
                 threshold = self._stuck_threshold(m)
                 if m.run + 2 >= threshold:
                     kind, score = STUCK, (m.run + 2) / threshold
@@ -414,18 +453,24 @@ class Detector:
             # against heavy tails.
             if n > warmup:
                 a = baseline_alpha if name not in flags and joint_flag is None else baseline_alpha * ABSORB_FACTOR
+            # (Not in the first quarter of the warm-up: there is no spread to clip against yet.)
+            unclipped = n <= self._quarter_learned
             limit_r = SPREAD_CLIP * SPREAD_CLIP * m.var_r
             r2 = r * r
-            m.var_r += a * ((r2 if r2 < limit_r or n <= 3 else limit_r) - m.var_r)
+            m.var_r += a * ((r2 if r2 < limit_r or unclipped else limit_r) - m.var_r)
             limit_d = SPREAD_CLIP * SPREAD_CLIP * m.var_d
             d2 = d * d
-            m.var_d += a * ((d2 if d2 < limit_d or n <= 3 else limit_d) - m.var_d)
+            m.var_d += a * ((d2 if d2 < limit_d or unclipped else limit_d) - m.var_d)
             step = x - m.last
+            if name not in flags:
+                m.change_rate += a * ((1.0 if step else 0.0) - m.change_rate)
             if step:
                 if step < 0:
                     step = -step
-                if step < m.quantum or m.quantum == 0.0:
-                    m.quantum = step
+                if m.step == 0.0:
+                    m.step = step
+                elif name not in flags:
+                    m.step += a * ((step if step < 4.0 * m.step else 4.0 * m.step) - m.step)
                 if m.run > m.longest_run and m.run + 1 < self._stuck_threshold(m):
                     m.longest_run = m.run  # a run that ended without being stuck was normal
                 m.run = 0

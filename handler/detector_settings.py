@@ -21,7 +21,7 @@ from collections import namedtuple
 # weights (0 < w < 1), thresholds or ratios. One set of defaults for every
 # machine: see docs/processor.md#detection for how they were chosen and measured.
 _SPECS = {
-    "warmupReadings": (200, 20, 100_000,
+    "warmupReadings": (400, 20, 100_000,
                        "readings of a sensor learned as its normal behaviour before it is scored "
                        "(hard limits apply from the first reading)"),
     "baselineAlpha": (0.002, 1e-6, 0.5,
@@ -35,9 +35,9 @@ _SPECS = {
     "levelZ": (5.0, 1.0, 1000.0,
                "distance of the short-term level from the baseline, in its own normal spreads, that is a level "
                "shift or drift"),
-    "varianceRatio": (6.0, 1.5, 1e6,
+    "varianceRatio": (12.0, 1.5, 1e6,
                       "ratio of the short-term to the normal reading-to-reading variance that is a variance change"),
-    "jointZ": (6.0, 1.0, 1000.0,
+    "jointZ": (5.0, 1.0, 1000.0,
                "joint (multivariate) score of the device's sensors, in standard normal units, that is anomalous"),
     "stuckReadings": (30, 3, 1_000_000,
                       "identical consecutive readings that can mean a stuck sensor"),

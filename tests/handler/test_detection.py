@@ -62,10 +62,11 @@ def _summary(episodes):
 
 
 def test_normal_operation_opens_nothing():
-    rows = _rows(temperature=_series(3000, seed=1, cycle=2.0),
-                 current=_series(3000, seed=2, level=1.3, sigma=0.05, cycle=0.1, period=900),
+    # Cycles within the warm-up (one longer than it is learned only as it goes: docs/processor.md).
+    rows = _rows(temperature=_series(3000, seed=1, cycle=2.0, period=250),
+                 current=_series(3000, seed=2, level=1.3, sigma=0.05, cycle=0.1, period=350),
                  flow_rate=[32.0 if (i // 150) % 3 else 31.0 for i in range(3000)],  # long constant stretches
-                 thermocouple=_series(3000, seed=3, level=26.0, sigma=0.02, cycle=0.5, period=2000, digits=1))
+                 thermocouple=_series(3000, seed=3, level=26.0, sigma=0.02, cycle=0.3, period=300, digits=1))
     episodes, model = _run(rows)
     assert _summary(episodes) == []
     assert model.open_episodes == {}
@@ -114,7 +115,7 @@ def test_a_stuck_sensor_is_stuck_but_a_quantised_or_constant_one_is_not():
     noisy = _series(900, seed=4)
     noisy[500:700] = [noisy[499]] * 200
     rows = _rows(temperature=noisy,
-                 thermocouple=_series(900, seed=5, level=26.0, sigma=0.01, cycle=0.3, period=1500, digits=1),
+                 thermocouple=_series(900, seed=5, level=26.0, sigma=0.01, cycle=0.3, period=300, digits=1),
                  flow_rate=[32.0] * 900)
     episodes, _ = _run(rows)
     episodes = [e for e in episodes if e.scope != DEVICE_SCOPE]  # the joint model may see it too
@@ -192,11 +193,11 @@ def test_readings_must_be_newer_than_the_model():
 def test_state_is_small_json_and_round_trips_exactly():
     rng = random.Random(3)
     names = [f"s{i:02d}" for i in range(32)]
-    rows = [{name: rng.gauss(i, 1 + i) for i, name in enumerate(names)} for _ in range(400)]
-    rows[390]["s00"] = 1e6
+    rows = [{name: rng.gauss(i, 1 + i) for i, name in enumerate(names)} for _ in range(WARMUP + 20)]
+    rows[-5]["s00"] = 1e6
     _, model = _run(rows)
     text = json.dumps(model.to_state(), allow_nan=False)
-    assert len(text) < 20_000
+    assert len(text) < 8_000
     assert json.dumps(DeviceModel.from_state(json.loads(text)).to_state(), allow_nan=False) == text
     assert "s00" in DeviceModel.from_state(json.loads(text)).open_episodes
 
