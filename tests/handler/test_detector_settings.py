@@ -18,9 +18,9 @@ ENVIRONMENT = {
 
 BAD = [
     ({"warmupReadings": 2.5},
-     "`anomalyDetection.warmupReadings` = 2.5 is not allowed: a whole number from 20 to 100,000 (default 200)"),
+     "`anomalyDetection.warmupReadings` = 2.5 is not allowed: a whole number from 20 to 100,000 (default 400)"),
     ({"warmupReadings": 300.0},
-     "`anomalyDetection.warmupReadings` = 300.0 is not allowed: a whole number from 20 to 100,000 (default 200)"),
+     "`anomalyDetection.warmupReadings` = 300.0 is not allowed: a whole number from 20 to 100,000 (default 400)"),
     ({"levelAlpha": 2},
      "`anomalyDetection.levelAlpha` = 2 is not allowed: a number greater than 0 and at most 1 (default 0.05)"),
     ({"spikeZ": "high"},
