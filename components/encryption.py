@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +27,12 @@ LOGS_KEY_ACTIONS = (
 class EncryptionArgs:
     context: StackContext
     trail_name: str
+    # Every log group of the stack (components/pipeline.py: stack_log_group_names):
+    # CloudWatch Logs may use the key for these groups only.
+    log_group_names: Sequence[str]
+    # The stack's alarm names with `*` for the alarm's role (components/monitoring.py:
+    # alarm_name): CloudWatch may use the key for these alarms' notifications only.
+    alarm_name_pattern: str
     deletion_window_days: int = 30
     protect: bool = True
 
@@ -100,13 +107,17 @@ class Encryption(pulumi.ComponentResource):
                 list(LOGS_KEY_ACTIONS),
                 "*",
                 principal={"Service": pulumi.Output.format("logs.{0}.amazonaws.com", context.region)},
+                # This stack's groups only, not every group of the account: the
+                # encryption context names the group the key is used for.
                 condition={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": context.arn("logs", "log-group:*")
+                    "ArnEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            context.arn("logs", f"log-group:{group}") for group in args.log_group_names
+                        ]
                     }
                 },
             ),
-            # Alarms publish to the stack's encrypted SNS topic; without this
+            # This stack's alarms publish to its encrypted SNS topic; without this
             # their notifications are dropped silently.
             statement(
                 "CloudWatchAlarmsPublishEncrypted",
@@ -115,7 +126,7 @@ class Encryption(pulumi.ComponentResource):
                 principal={"Service": "cloudwatch.amazonaws.com"},
                 condition={
                     "StringEquals": {"aws:SourceAccount": context.account_id},
-                    "ArnLike": {"aws:SourceArn": context.arn("cloudwatch", "alarm:*")},
+                    "ArnLike": {"aws:SourceArn": context.arn("cloudwatch", f"alarm:{args.alarm_name_pattern}")},
                 },
             ),
         )

@@ -78,8 +78,15 @@ class Ingestion(pulumi.ComponentResource):
             description="Lets the telemetry topic rule put records into the sensor stream",
             statements=[
                 statement("PutIntoSensorStream", ["kinesis:PutRecord"], [self.stream.arn]),
-                # The stream is encrypted with the stack's key: writing needs a data key.
-                statement("EncryptStreamRecords", ["kms:GenerateDataKey"], [args.kms_key_arn]),
+                # The stream is encrypted with the stack's key: writing needs a data key,
+                # only through Kinesis in this region, for this stream.
+                statement(
+                    "EncryptStreamRecords", ["kms:GenerateDataKey"], [args.kms_key_arn],
+                    condition={"StringEquals": {
+                        "kms:ViaService": pulumi.Output.format("kinesis.{0}.amazonaws.com", context.region),
+                        "kms:EncryptionContext:aws:kinesis:arn": self.stream.arn,
+                    }},
+                ),
             ],
             parent=self,
         )

@@ -9,16 +9,27 @@ import pulumi_aws as aws
 
 from components.access_logs import AccessLogs, AccessLogsArgs
 from components.analytics import Analytics, AnalyticsArgs
-from components.audit import Audit, AuditArgs, trail_name
+from components.audit import Audit, AuditArgs, trail_log_group_name, trail_name
 from components.context import StackContext
 from components.encryption import Encryption, EncryptionArgs
 from components.fleet import Fleet, FleetArgs
-from components.ingestion import Ingestion, IngestionArgs
-from components.monitoring import Monitoring, MonitoringArgs
-from components.processing import Processing, ProcessingArgs
+from components.ingestion import Ingestion, IngestionArgs, rule_error_log_group_name
+from components.monitoring import IOT_LOG_GROUP_NAME, Monitoring, MonitoringArgs, alarm_name
+from components.processing import Processing, ProcessingArgs, function_log_group_name
 from components.secure_bucket import BucketRetention
 from components.settings import PipelineSettings
 from components.storage import Storage, StorageArgs
+
+
+def stack_log_group_names(settings: PipelineSettings) -> list[str]:
+    """Every log group the stack creates: the key policy lets CloudWatch Logs use the key for
+    these and no other group of the account. A component that adds a log group adds it here."""
+    names = [function_log_group_name(settings.suffix), rule_error_log_group_name(settings.suffix)]
+    if settings.enable_iot_logging:
+        names.append(IOT_LOG_GROUP_NAME)
+    if settings.audit.creates_trail:
+        names.append(trail_log_group_name(settings.suffix))
+    return names
 
 
 class SensorPipeline(pulumi.ComponentResource):
@@ -41,6 +52,7 @@ class SensorPipeline(pulumi.ComponentResource):
             f"{name}-encryption",
             EncryptionArgs(
                 context=context, trail_name=trail_name(settings.suffix),
+                log_group_names=stack_log_group_names(settings), alarm_name_pattern=alarm_name("*", settings.suffix),
                 deletion_window_days=settings.kms_deletion_window_days, protect=settings.deletion_protection,
             ),
             opts=child,
@@ -95,6 +107,7 @@ class SensorPipeline(pulumi.ComponentResource):
                 maximum_retry_attempts=settings.maximum_retry_attempts,
                 maximum_record_age_seconds=settings.maximum_record_age_seconds,
                 parallelization_factor=settings.parallelization_factor,
+                tracing_mode=settings.tracing_mode, reserved_concurrency=settings.reserved_concurrency,
                 metrics_ttl_days=settings.metrics_ttl_days,
                 sensor_limits_json=settings.sensor_limits_json(),
                 anomaly_settings=settings.anomaly_settings,

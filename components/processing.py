@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -19,6 +19,18 @@ from handler import layout
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
 LAMBDA_RUNTIME = "python3.13"
 METRICS_NAMESPACE = "IotSensorPipeline"
+TRACING_MODES = ("Active", "PassThrough")
+# X-Ray's write actions authorize on no resource: AWS documents Resource "*" for them
+# (the one wildcard resource in the stack's roles, and the pack's allowed list says so).
+XRAY_WRITE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+def function_name(suffix: str) -> str:
+    return f"iot-processor-{suffix}"
+
+
+def function_log_group_name(suffix: str) -> str:
+    return f"/aws/lambda/{function_name(suffix)}"
 
 
 def handler_archive() -> pulumi.AssetArchive:
@@ -46,6 +58,11 @@ class ProcessingArgs:
     maximum_retry_attempts: int = 5
     maximum_record_age_seconds: int = 3600
     parallelization_factor: int = 1
+    # X-Ray: "Active" samples and traces every invocation; "PassThrough" only traces
+    # what an upstream service asked to (a Kinesis mapping never does).
+    tracing_mode: str = "Active"
+    # None: the function shares the account's unreserved concurrency.
+    reserved_concurrency: Optional[int] = None
     metrics_ttl_days: int = 90
     sensor_limits_json: str = "{}"
     anomaly_settings: Mapping[str, float] = field(default_factory=dict)
@@ -66,8 +83,8 @@ class Processing(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ProcessingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iotpipeline:index:Processing", name, None, opts)
-        function_name = f"iot-processor-{args.context.suffix}"
-        log_group_name = f"/aws/lambda/{function_name}"
+        name_of_function = function_name(args.context.suffix)
+        log_group_name = function_log_group_name(args.context.suffix)
         # Created before the function: otherwise Lambda creates an unencrypted
         # group that never expires on the first invocation.
         self.log_group = encrypted_log_group(
@@ -78,10 +95,10 @@ class Processing(pulumi.ComponentResource):
             context=args.context,
             parent=self,
         )
-        role, role_policy = self._create_role(name, function_name, log_group_name, args)
+        role, role_policy = self._create_role(name, name_of_function, log_group_name, args)
         self.function = aws.lambda_.Function(
             f"{name}-function",
-            name=function_name,
+            name=name_of_function,
             description="Validates sensor readings, detects anomalies, stores metrics and raw data",
             runtime=LAMBDA_RUNTIME,
             architectures=["arm64"],
@@ -98,6 +115,11 @@ class Processing(pulumi.ComponentResource):
                 "application_log_level": "INFO",
                 "system_log_level": "WARN",
             },
+            tracing_config={"mode": args.tracing_mode},
+            # Unset unless configured: a reservation fails on accounts whose concurrency
+            # quota is low, and one below shards x parallelization factor throttles the mapping.
+            **({"reserved_concurrent_executions": args.reserved_concurrency}
+               if args.reserved_concurrency is not None else {}),
             tags=args.context.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )
@@ -137,60 +159,84 @@ class Processing(pulumi.ComponentResource):
         }
 
     def _create_role(
-        self, name: str, function_name: str, log_group_name: str, args: ProcessingArgs
+        self, name: str, name_of_function: str, log_group_name: str, args: ProcessingArgs
     ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-        log_streams_arn = args.context.arn("logs", f"log-group:{log_group_name}:*")
+        context = args.context
+        log_streams_arn = context.arn("logs", f"log-group:{log_group_name}:*")
 
         def bucket_objects(prefix: str) -> pulumi.Output[str]:
             return pulumi.Output.concat(args.archive_bucket_arn, "/", prefix, "/*")
 
+        def through(service: str, **encryption_context: pulumi.Input[str]) -> dict:
+            """The key only through `service` in this region, for this stack's resource: the
+            encryption context the service sends names it."""
+            return {"StringEquals": {
+                "kms:ViaService": pulumi.Output.format("{0}.{1}.amazonaws.com", service, context.region),
+                **{f"kms:EncryptionContext:{key}": value for key, value in encryption_context.items()},
+            }}
+
+        statements = [
+            statement(
+                "ReadSensorStream",
+                [
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                [args.stream_arn],
+            ),
+            # The key, each time only through the service that holds the data, for this
+            # stack's stream, table or bucket; never for a direct call or another resource.
+            statement("DecryptStreamRecords", ["kms:Decrypt"], [args.kms_key_arn],
+                      condition=through("kinesis", **{"aws:kinesis:arn": args.stream_arn})),
+            # DynamoDB decrypts the table key for the caller (and checks the key with
+            # DescribeKey, which carries no encryption context).
+            statement("UseKeyForMetricsTable", ["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn],
+                      condition=through("dynamodb", **{"aws:dynamodb:tableName": args.table_name})),
+            statement("DescribeKeyForMetricsTable", ["kms:DescribeKey"], [args.kms_key_arn],
+                      condition=through("dynamodb")),
+            # With a bucket key S3's encryption context is the bucket ARN, not the object's:
+            # GenerateDataKey for new objects (readings, quarantine, failed batches),
+            # Decrypt for multipart uploads.
+            statement("UseKeyForArchive", ["kms:GenerateDataKey", "kms:Decrypt"], [args.kms_key_arn],
+                      condition=through("s3", **{"aws:s3:arn": args.archive_bucket_arn})),
+            # The function's environment is encrypted with the key; Lambda decrypts it for
+            # this role (through its grant, and through this if the grant is ever missing).
+            statement("DecryptOwnEnvironment", ["kms:Decrypt"], [args.kms_key_arn], condition=through("lambda")),
+            # Writes are conditional puts inside TransactWriteItems, which IAM authorizes
+            # as dynamodb:PutItem per item (there is no TransactWriteItems action).
+            statement(
+                "StoreMetrics",
+                ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                [args.table_arn],
+            ),
+            # GetObject: a retry reads the objects an earlier attempt of its batch wrote
+            # (docs/processor.md); with ListBucket below, a missing key is a 404, not a 403.
+            statement(
+                "ArchiveReadings",
+                ["s3:PutObject", "s3:GetObject"],
+                [bucket_objects(layout.RAW_PREFIX), bucket_objects(layout.QUARANTINE_PREFIX)],
+            ),
+            # The mapping's on-failure destination writes with this role,
+            # under Lambda's own key layout.
+            statement("ListArchiveForFailedBatches", ["s3:ListBucket"], [args.archive_bucket_arn]),
+            statement("WriteFailedBatches", ["s3:PutObject"], [bucket_objects(layout.LAMBDA_FAILURE_PREFIX)]),
+            statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_streams_arn]),
+        ]
+        if args.tracing_mode == "Active":
+            # Resource "*": AWS documents no resource-level permission for X-Ray's writes.
+            statements.append(statement("WriteTraces", list(XRAY_WRITE_ACTIONS), "*"))
         return service_role(
             f"{name}-role",
-            role_name=f"iot-lambda-role-{args.context.suffix}",
+            role_name=f"iot-lambda-role-{context.suffix}",
             service="lambda.amazonaws.com",
-            context=args.context,
+            context=context,
             # Lambda assumes an execution role without the aws:SourceAccount
             # key; AWS documents the plain service trust for it.
             restrict_to_account=False,
-            description=f"Execution role of {function_name}",
-            statements=[
-                statement(
-                    "ReadSensorStream",
-                    [
-                        "kinesis:DescribeStream",
-                        "kinesis:DescribeStreamSummary",
-                        "kinesis:GetRecords",
-                        "kinesis:GetShardIterator",
-                        "kinesis:ListShards",
-                    ],
-                    [args.stream_arn],
-                ),
-                # Decrypt: stream records and table items; GenerateDataKey: new
-                # S3 objects and table items; DescribeKey: DynamoDB's check of the key.
-                statement(
-                    "UseStackKey",
-                    ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    [args.kms_key_arn],
-                ),
-                # Writes are conditional puts inside TransactWriteItems, which IAM authorizes
-                # as dynamodb:PutItem per item (there is no TransactWriteItems action).
-                statement(
-                    "StoreMetrics",
-                    ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
-                    [args.table_arn],
-                ),
-                # GetObject: a retry reads the objects an earlier attempt of its batch wrote
-                # (docs/processor.md); with ListBucket below, a missing key is a 404, not a 403.
-                statement(
-                    "ArchiveReadings",
-                    ["s3:PutObject", "s3:GetObject"],
-                    [bucket_objects(layout.RAW_PREFIX), bucket_objects(layout.QUARANTINE_PREFIX)],
-                ),
-                # The mapping's on-failure destination writes with this role,
-                # under Lambda's own key layout.
-                statement("ListArchiveForFailedBatches", ["s3:ListBucket"], [args.archive_bucket_arn]),
-                statement("WriteFailedBatches", ["s3:PutObject"], [bucket_objects(layout.LAMBDA_FAILURE_PREFIX)]),
-                statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_streams_arn]),
-            ],
+            description=f"Execution role of {name_of_function}",
+            statements=statements,
             parent=self,
         )

@@ -24,6 +24,8 @@ CLOUDWATCH_RETENTION_DAYS = (
     2192, 2557, 2922, 3288, 3653,
 )
 IOT_LOG_LEVELS = ("DEBUG", "INFO", "ERROR", "WARN", "DISABLED")
+# Lambda's X-Ray tracing modes (components/processing.py).
+TRACING_MODES = ("Active", "PassThrough")
 AUDIT_TRAIL_CHOICES = ("create", "none")
 OBJECT_LOCK_MODES = ("NONE", "GOVERNANCE", "COMPLIANCE")
 
@@ -105,6 +107,8 @@ class PipelineSettings:
     maximum_retry_attempts: int = 5
     maximum_record_age_seconds: int = 3600
     parallelization_factor: int = 1
+    tracing_mode: str = "Active"
+    reserved_concurrency: Optional[int] = None
     lambda_memory_mb: int = 512
     lambda_timeout_seconds: int = 120
     kms_deletion_window_days: int = 30
@@ -146,6 +150,9 @@ class _Reader:
     def __init__(self, get: Callable[[str], Optional[str]]) -> None:
         self._get = get
         self.problems: list[str] = []
+
+    def raw(self, key: str) -> Optional[str]:
+        return self._get(key)
 
     def problem(self, key: str, value: Any, allowed: str) -> None:
         self.problems.append(f"config `{key}` = {value!r} is not allowed: {allowed}")
@@ -240,6 +247,11 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
         reader.problem("archiveExpirationDays", archive_expiration_days,
                        f"0 (keep forever) or more than archiveTransitionDays ({archive_transition_days}); "
                        "S3 rejects an expiration before the transition")
+    # Noncurrent versions expire after the same number of days (components/secure_bucket.py).
+    elif archive_expiration_days and archive_expiration_days <= noncurrent_transition_days:
+        reader.problem("archiveExpirationDays", archive_expiration_days,
+                       f"0 (keep forever) or more than archiveNoncurrentTransitionDays ({noncurrent_transition_days}); "
+                       "S3 rejects a noncurrent-version expiration before the noncurrent transition")
     audit_expiration_days = reader.integer("auditExpirationDays", 0, 0, 36500,
                                            "0 (keep forever) or whole days to 36500")
     if audit_expiration_days and audit_expiration_days <= archive_transition_days:
@@ -259,6 +271,9 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
                        f"at most the stream retention ({stream_retention_hours * 3600} s), or failed records "
                        "expire from the stream before they reach the on-failure destination")
     parallelization_factor = reader.integer("parallelizationFactor", 1, 1, 10)
+    tracing_mode = reader.choice("tracing", "Active", TRACING_MODES,
+                                 allowed="Active (X-Ray traces every invocation) or PassThrough (no tracing)")
+    reserved_concurrency = _read_reserved_concurrency(reader, parallelization_factor)
     lambda_memory_mb = reader.integer("lambdaMemoryMb", 512, 128, 10240)
     lambda_timeout_seconds = reader.integer("lambdaTimeoutSeconds", 120, 1, 900)
     kms_deletion_window_days = reader.integer("kmsDeletionWindowDays", 30, 7, 30, "7 to 30 days (KMS limits)")
@@ -276,6 +291,11 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
     sensor_limits = _read_sensor_limits(reader)
     anomaly_settings = _read_anomaly_settings(reader)
     alarms = _read_alarms(reader)
+    if deletion_protection and not alarms.emails:
+        reader.problem("alarmEmails", [],
+                       "at least one address with deletionProtection: true: a protected stack's alarms must reach "
+                       "someone (`pulumi config set --path 'alarmEmails[0]' oncall@<your domain>`; each address "
+                       "confirms its subscription from AWS's e-mail)")
     audit = _read_audit(reader, audit_expiration_days)
     if alarms.iterator_age_ms >= maximum_record_age_seconds * 1000:
         reader.problem("alarmIteratorAgeMs", alarms.iterator_age_ms,
@@ -296,7 +316,8 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
         metrics_ttl_days=metrics_ttl_days, batch_size=batch_size,
         batching_window_seconds=batching_window_seconds, maximum_retry_attempts=maximum_retry_attempts,
         maximum_record_age_seconds=maximum_record_age_seconds,
-        parallelization_factor=parallelization_factor, lambda_memory_mb=lambda_memory_mb,
+        parallelization_factor=parallelization_factor, tracing_mode=tracing_mode,
+        reserved_concurrency=reserved_concurrency, lambda_memory_mb=lambda_memory_mb,
         lambda_timeout_seconds=lambda_timeout_seconds, kms_deletion_window_days=kms_deletion_window_days,
         deletion_protection=deletion_protection, force_destroy=force_destroy,
         enable_iot_logging=enable_iot_logging, iot_log_level=iot_log_level,
@@ -319,6 +340,19 @@ def _read_audit(reader: _Reader, audit_expiration_days: int) -> AuditSettings:
                        f"at most auditExpirationDays ({audit_expiration_days}): a lifecycle rule cannot expire a "
                        "log file that Object Lock still retains")
     return AuditSettings(trail=trail, object_lock_mode=mode, object_lock_days=days)
+
+
+def _read_reserved_concurrency(reader: _Reader, parallelization_factor: int) -> Optional[int]:
+    """Unset (None) by default: any reservation fails `pulumi up` on an account whose
+    concurrency quota leaves less than 100 unreserved, as new accounts' quotas do."""
+    if reader.raw("reservedConcurrency") is None:
+        return None
+    # Each shard runs up to parallelizationFactor batches at once; an on-demand stream
+    # has at least one shard, so less than that throttles the mapping whatever the load.
+    return reader.integer(
+        "reservedConcurrency", parallelization_factor, parallelization_factor, 1000,
+        f"unset (share the account's unreserved concurrency), or from parallelizationFactor "
+        f"({parallelization_factor}) to 1000; the mapping needs shards x parallelizationFactor")
 
 
 def _read_devices(reader: _Reader, project_dir: Path) -> tuple[DeviceSpec, ...]:

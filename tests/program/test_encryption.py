@@ -1,5 +1,10 @@
 """The stack's KMS key: rotation, spec, alias, and a key policy the services can use."""
 
+from fnmatch import fnmatchcase
+
+import pytest
+
+from offline.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 KEY = "aws:kms/key:Key"
@@ -48,26 +53,58 @@ def test_key_policy_lets_only_this_trail_encrypt(dev):
     assert decrypt["Condition"] == {"Null": {"kms:EncryptionContext:aws:cloudtrail:arn": "false"}}
 
 
-def test_key_policy_lets_cloudwatch_logs_encrypt_this_accounts_log_groups(dev):
-    logs = policy_statements(dev.one(KEY))["CloudWatchLogsEncryptsLogGroups"]
+LOGS_ARN = "arn:aws:logs:ap-southeast-1:123456789012:log-group:"
+
+
+@pytest.fixture(scope="module")
+def dev_with_iot_logging():
+    return run_program("dev", config_overrides={"enableIotLogging": True})
+
+
+def _logs_statement(run):
+    return policy_statements(run.one(KEY))["CloudWatchLogsEncryptsLogGroups"]
+
+
+def test_key_policy_lets_cloudwatch_logs_encrypt_only_this_stacks_log_groups(dev, prod, dev_with_iot_logging):
+    logs = _logs_statement(dev)
     assert logs["Principal"] == {"Service": "logs.ap-southeast-1.amazonaws.com"}
     assert sorted(logs["Action"]) == sorted([
         "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
         "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey",
     ])
-    assert logs["Condition"] == {
-        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:ap-southeast-1:123456789012:log-group:*"}
-    }
+    assert logs["Resource"] == "*"
+    assert list(logs["Condition"]) == ["ArnEquals"]
+    granted = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+    assert {f"{LOGS_ARN}/aws/lambda/iot-processor-dev", f"{LOGS_ARN}/aws/iot/rules/iot-sensor-ingest-dev/errors"} <= set(granted)
+    assert f"{LOGS_ARN}AWSIotLogsV2" not in granted
+    assert f"{LOGS_ARN}AWSIotLogsV2" in _logs_statement(dev_with_iot_logging)["Condition"]["ArnEquals"][
+        "kms:EncryptionContext:aws:logs:arn"]
+    # Exactly the groups the stack declares: a new group without a grant could not be
+    # encrypted, a grant without a group would let the key serve another group.
+    for run in (dev, prod, dev_with_iot_logging):
+        declared = sorted(LOGS_ARN + group.inputs["name"] for group in run.of_type("aws:cloudwatch/logGroup:LogGroup"))
+        named = _logs_statement(run)["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+        assert sorted(named) == declared, f"{run.one(KEY).urn}: policy CloudWatchLogsEncryptsLogGroups"
+        assert not any("*" in arn for arn in named)
 
 
-def test_key_policy_lets_this_accounts_alarms_publish_to_the_encrypted_topic(dev):
-    alarms = policy_statements(dev.one(KEY))["CloudWatchAlarmsPublishEncrypted"]
-    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
-    assert alarms["Condition"]["ArnLike"] == {
-        "aws:SourceArn": "arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:*"
-    }
+def test_key_policy_lets_only_this_stacks_alarms_publish_to_the_encrypted_topic(dev, prod):
+    for run, suffix in ((dev, "dev"), (prod, "prod")):
+        alarms = policy_statements(run.one(KEY))["CloudWatchAlarmsPublishEncrypted"]
+        assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+        pattern = f"arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:iot-pipeline-*-{suffix}"
+        assert alarms["Condition"]["ArnLike"] == {"aws:SourceArn": pattern}
+    # Every alarm of a stack is covered by its own pattern and by no other stack's.
+    for run, other in ((dev, prod), (prod, dev)):
+        mine = policy_statements(run.one(KEY))["CloudWatchAlarmsPublishEncrypted"]["Condition"]["ArnLike"]["aws:SourceArn"]
+        theirs = policy_statements(other.one(KEY))["CloudWatchAlarmsPublishEncrypted"]["Condition"]["ArnLike"][
+            "aws:SourceArn"]
+        for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+            arn = f"arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:{alarm.inputs['name']}"
+            assert fnmatchcase(arn, mine), f"{alarm.urn}: not covered by {mine}"
+            assert not fnmatchcase(arn, theirs), f"{alarm.urn}: covered by the other stack's {theirs}"
 
 
 def test_key_policy_names_no_pipeline_role(dev):

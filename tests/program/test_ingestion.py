@@ -80,6 +80,9 @@ def test_ingest_role_may_only_put_records_and_use_the_key(dev):
         "PutIntoSensorStream": (["kinesis:PutRecord"], [stream_arn]),
         "EncryptStreamRecords": (["kms:GenerateDataKey"], [key_arn]),
     }
+    assert statements["EncryptStreamRecords"]["Condition"] == {"StringEquals": {
+        "kms:ViaService": "kinesis.ap-southeast-1.amazonaws.com", "kms:EncryptionContext:aws:kinesis:arn": stream_arn,
+    }}
 
 
 def test_error_role_may_only_write_to_its_log_group(dev):

@@ -25,6 +25,8 @@ NAMED_TYPES = {
     "aws:cloudwatch/dashboard:Dashboard", "aws:s3/bucket:Bucket",
 }
 POLICY_VARIABLE_OR_WILDCARD = re.compile(r"\$\{|\*|\?")
+# Resources whose name is unique only inside another resource: their physical name is scoped by it.
+NAME_SCOPES = {"aws:glue/catalogTable:CatalogTable": "databaseName", "aws:athena/namedQuery:NamedQuery": "workgroup"}
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +36,21 @@ def stacks() -> dict[str, ProgramRun]:
 
 def physical_names(resource: RegisteredResource) -> list[str]:
     keys = NAME_INPUTS + (("bucket",) if resource.type == "aws:s3/bucket:Bucket" else ())
-    return [resource.inputs[key] for key in keys if isinstance(resource.inputs.get(key), str)]
+    names = [resource.inputs[key] for key in keys if isinstance(resource.inputs.get(key), str)]
+    scope = NAME_SCOPES.get(resource.type)
+    return [f"{resource.inputs[scope]}/{name}" for name in names] if scope else names
 
 
-def named(run: ProgramRun) -> dict[str, RegisteredResource]:
-    names: dict[str, RegisteredResource] = {}
+def named(run: ProgramRun) -> dict[tuple[str, str], RegisteredResource]:
+    """{(type, physical name): resource}: names are unique per resource type (an alarm and
+    its metric filter may share one)."""
+    names: dict[tuple[str, str], RegisteredResource] = {}
     for resource in run.resources:
         if resource.custom:
             for name in physical_names(resource):
-                assert name not in names, f"{resource.urn} and {names[name].urn} are both named {name!r}"
-                names[name] = resource
+                key = (resource.type, name)
+                assert key not in names, f"{resource.urn} and {names[key].urn} are both named {name!r}"
+                names[key] = resource
     return names
 
 
@@ -93,11 +100,13 @@ def test_both_stacks_register_the_same_devices_as_distinct_things(stacks):
 def test_no_physical_name_in_common(stacks):
     dev, prod = named(stacks["dev"]), named(stacks["prod"])
     for run, names in ((stacks["dev"], dev), (stacks["prod"], prod)):
-        missing = NAMED_TYPES - {resource.type for resource in names.values()}
+        missing = NAMED_TYPES - {resource_type for resource_type, _ in names}
         assert not missing, f"{run.stack}: no named resource of type {sorted(missing)}"
     shared = sorted(set(dev) & set(prod))
     assert not shared, "named alike in dev and prod: " + ", ".join(
-        f"{name!r} ({dev[name].urn} / {prod[name].urn})" for name in shared)
+        f"{key[1]!r} ({dev[key].urn} / {prod[key].urn})" for key in shared)
+    # Not even across types (a name is often reused as a prefix or in ARNs elsewhere).
+    assert not {name for _, name in dev} & {name for _, name in prod}
 
 
 def test_no_bucket_prefix_is_the_start_of_the_other_stacks(stacks):

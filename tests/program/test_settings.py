@@ -36,7 +36,40 @@ def test_bad_config_fails_preview_naming_key_value_and_allowed(overrides, expect
     assert expected in _error(overrides)
 
 
+@pytest.mark.parametrize("overrides, key, allowed", [
+    # `$` would accept a final newline.
+    ({"environmentSuffix": "dev\n"}, "environmentSuffix", "1-16 lower-case"),
+    ({"sensorLimits": {"temperature\n": {"low": 0, "high": 5}}}, "sensorLimits.temperature\n", "a sensor name matching"),
+    # S3 rejects a noncurrent-version expiration at or before the noncurrent transition.
+    ({"archiveTransitionDays": 0, "archiveNoncurrentTransitionDays": 200, "archiveExpirationDays": 180},
+     "archiveExpirationDays", "0 (keep forever) or more than archiveNoncurrentTransitionDays (200)"),
+    ({"deletionProtection": True, "alarmEmails": []}, "alarmEmails",
+     "at least one address with deletionProtection: true"),
+    ({"tracing": "On"}, "tracing", "Active (X-Ray traces every invocation) or PassThrough (no tracing)"),
+    ({"reservedConcurrency": 0}, "reservedConcurrency",
+     "unset (share the account's unreserved concurrency), or from parallelizationFactor (1) to 1000"),
+    ({"parallelizationFactor": 4, "reservedConcurrency": 3}, "reservedConcurrency",
+     "unset (share the account's unreserved concurrency), or from parallelizationFactor (4) to 1000; "
+     "the mapping needs shards x parallelizationFactor"),
+])
+def test_bad_value_is_refused_naming_the_key_and_what_is_allowed(overrides, key, allowed):
+    message = _error(overrides)
+    assert message.count("  - config `") == 1, message
+    assert f"  - config `{key}` = " in message and f"is not allowed: {allowed}" in message, message
+
+
 def test_every_problem_is_reported_at_once():
     message = _error({"batchSize": 0, "logRetentionDays": 2})
     assert "`batchSize`" in message and "`logRetentionDays`" in message
 
+
+def test_expiration_after_both_transitions_is_accepted():
+    run = run_program("dev", config_overrides={"archiveNoncurrentTransitionDays": 179, "archiveExpirationDays": 180})
+    assert run.resources
+
+
+def test_protected_stack_with_an_alarm_address_is_accepted(prod):
+    assert prod.config["iot-sensor-pipeline:deletionProtection"] == "true"
+    assert prod.config["iot-sensor-pipeline:alarmEmails"] == '["oncall@example.com"]'
+    subscription = prod.one("aws:sns/topicSubscription:TopicSubscription")
+    assert (subscription.inputs["protocol"], subscription.inputs["endpoint"]) == ("email", "oncall@example.com")
