@@ -35,7 +35,7 @@ FIRST_LINES_KEPT = 5
 
 # Column names that hold time, after normalisation (lower case, letters and digits only).
 TIME_NAMES = ("timestamp", "datetime", "time", "date", "ts", "timeutc", "datetimeutc", "timestamputc", "localtime",
-              "eventtime", "sampletime", "zeit", "zeitstempel", "horodatage", "fecha")
+              "eventtime", "sampletime", "zeit", "zeitstempel", "datum", "horodatage", "fecha")
 # Columns that label the data (ground truth); never sent as sensors.
 LABEL_NAMES = ("anomaly", "anomalies", "isanomaly", "anomalylabel", "label", "labels", "changepoint",
                "changepoints", "outlier", "isoutlier", "fault", "attack", "groundtruth", "target")
@@ -198,14 +198,17 @@ def detect_time_format(values: list[str], zone_name: str | None, pattern: str | 
             raise CsvError(f"{where}: the time {values[0]!r} does not match --time-format {pattern!r} "
                            "(strptime codes, e.g. '%d.%m.%Y %H:%M:%S')")
         return clock
-    if all(_NUMBER.match(value) for value in values):
+    # The format most of the first cells are in; a few unreadable ones are refused later, row by row.
+    enough = 0.8 * len(values)
+    numbers = [value for value in values if _NUMBER.match(value)]
+    if len(numbers) >= enough:
         if zone_name:
             raise CsvError(f"{where}: the times are epoch numbers, which carry no time zone: drop --timezone")
-        return EpochFormat(1 if max(abs(float(value)) for value in values) >= _EPOCH_MS_FROM else 1000)
-    clock = ClockFormat(zone, shown_name, None, values[0])
-    if all(clock.parse(value) is not None for value in values):
-        return clock
-    bad = next(value for value in values if clock.parse(value) is None)
+        return EpochFormat(1 if max(abs(float(value)) for value in numbers) >= _EPOCH_MS_FROM else 1000)
+    readable = [value for value in values if _clock_like(value, None)]
+    if len(readable) >= enough:
+        return ClockFormat(zone, shown_name, None, readable[0])
+    bad = next(value for value in values if not _clock_like(value, None))
     raise CsvError(f"{where}: cannot read the time {bad!r}; supported are ISO 8601 (2026-11-25T04:01:23Z), "
                    "'YYYY-MM-DD hh:mm:ss', and epoch seconds or milliseconds; give another format with "
                    "--time-format (strptime codes, e.g. '%d.%m.%Y %H:%M:%S'), or the right column with --time-column")
@@ -337,19 +340,25 @@ def _sample_text(path: Path, where: str) -> tuple[str, str]:
 
 
 def sniff_separator(lines: list[str], where: str) -> str:
-    """The separator that splits the header into several fields and every sampled line into as many."""
-    best, best_fields = None, 1
+    """The separator that splits the header into the most fields and most sampled lines into as many
+    (a few short or long rows are refused later, line by line, not taken for another separator)."""
+    best, best_fields, splits = None, 1, False
     for separator in SEPARATORS:
         rows = [row for row in csv.reader(lines, delimiter=separator) if row and any(cell.strip() for cell in row)]
         if not rows:
             continue
         fields = len(rows[0])
-        if fields > best_fields and all(len(row) == fields for row in rows[1:]):
+        splits = splits or fields > 1
+        matching = sum(1 for row in rows[1:] if len(row) == fields)
+        if fields > best_fields and matching >= 0.8 * (len(rows) - 1):
             best, best_fields = separator, fields
+    if not splits:
+        raise CsvError(f"{where}: one column only ({lines[0][:80]!r}): the file needs a time column and at least "
+                       "one sensor column, separated by commas, semicolons or tabs (or pass --separator)")
     if best is None:
         raise CsvError(f"{where}: cannot tell the separator (comma, semicolon or tab) from the header "
-                       f"{lines[0][:120]!r} and the next lines: the file needs a header row naming a time column "
-                       "and at least one sensor, and the same number of fields on each line; or pass --separator")
+                       f"{lines[0][:120]!r} and the next lines, which split into different numbers of fields: "
+                       "pass --separator")
     return best
 
 
@@ -376,15 +385,15 @@ def _time_column(header: list[str], first_cells: list[list[str]], options: ReadO
             return index
     # No name says time: a first column of calendar times is one.
     cells = [row[0].strip() for row in first_cells if row and row[0].strip()]
-    if cells and all(_clock_like(cell) for cell in cells):
+    if cells and all(_clock_like(cell, options.time_format) for cell in cells):
         return 0
     raise CsvError(f"{where}: no time column (none of {', '.join(map(repr, header))} is named like "
                    "time, timestamp or date): name it with --time-column")
 
 
-def _clock_like(text: str) -> bool:
+def _clock_like(text: str, pattern: str | None) -> bool:
     try:
-        datetime.fromisoformat(text)
+        datetime.strptime(text, pattern) if pattern else datetime.fromisoformat(text)
     except ValueError:
         return False
     return True
