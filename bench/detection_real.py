@@ -7,10 +7,12 @@ DIR defaults to `../shared/data` relative to the project root (layout and
 replay conventions in its README.md; the data is never committed). Each file is
 one device. Its rows become device messages (`build_message`), projected as the
 stack's topic rule forwards them (`project`), base64-encoded into Kinesis
-records with increasing sequence numbers, decoded with `parse_record`, and run
-through the detector in batches of --batch-size records with the device's state
-serialised between batches (to_state -> json.dumps -> json.loads ->
-from_state), with the default settings and the stack's default hard limits.
+records with increasing sequence numbers, and go in batches of --batch-size
+records through the handler's own batch path (`handler.core.run_in_memory`:
+`parse_record`, the batch plan, the detector with the device's state read
+from and written to its state item between batches, the episode items), with
+the default settings and the stack's default hard limits, against a table
+held in memory. Episodes are read back from their items.
 
 Prints:
 - SKAB: point-wise precision, recall, F1, FAR, MAR, pooled over files (a row is
@@ -39,10 +41,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from handler.detection import Detector, DeviceModel, Episode
+from handler.core import Planner, run_in_memory
+from handler.detection import Detector, Episode
 from handler.detector_settings import DetectorSettings
 from handler.message_format import KNOWN_SENSORS, build_message, project, telemetry_topic
-from handler.records import Reading, parse_record
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -97,26 +99,29 @@ def kinesis_records(device_id: str, timestamps: list[int], rows: list[dict[str, 
 
 def replay(device_id: str, timestamps: list[int], rows: list[dict[str, float]], batch_size: int,
            detector: Detector | None = None) -> Replay:
-    detector = detector or default_detector()
+    """Each batch through the handler's own batch plan (handler.core) against an in-memory table.
+
+    The detector state goes into the device's state item and comes back out of
+    it between batches, as in DynamoDB; episodes are read back from their items.
+    """
+    planner = Planner(detector or default_detector(), ttl_days=30)
     records = kinesis_records(device_id, timestamps, rows)
-    stored: dict[str, str] = {}  # device -> the state as stored (JSON text)
-    episodes: dict[tuple[str, int], Episode] = {}
+    table: dict = {}
     for start in range(0, len(records), batch_size):
-        by_device: dict[str, list[Reading]] = {}
-        for record in records[start:start + batch_size]:
-            reading = parse_record(record)
-            if not isinstance(reading, Reading):
-                raise SystemExit(f"{device_id}: a replayed record was rejected: {reading.reason} {reading.detail}")
-            by_device.setdefault(reading.device_id, []).append(reading)
-        for device, readings in by_device.items():
-            model = DeviceModel.from_state(json.loads(stored[device])) if device in stored else detector.new_model()
-            for reading in readings:
-                if model.readings and reading.timestamp_ms <= model.last_timestamp_ms:
-                    continue  # already observed: a replay changes nothing
-                for episode in detector.observe(model, reading.timestamp_ms, reading.values):
-                    episodes[(episode.scope, episode.started_at)] = episode
-            stored[device] = json.dumps(model.to_state(), allow_nan=False)
-    return Replay(timestamps, sorted(episodes.values(), key=lambda e: (e.started_at, e.scope)))
+        for plan in run_in_memory(planner, records[start:start + batch_size], table):
+            if plan.quarantined:
+                first = plan.quarantined[0]
+                raise SystemExit(f"{device_id}: a replayed record was quarantined: {first.reason} {first.detail}")
+    episodes = []
+    for item in table.values():
+        if item.get("item_type", {}).get("S") != "episode":
+            continue
+        episodes.append(Episode(item["scope"]["S"], item["kind"]["S"], tuple(item["sensors"]["SS"]),
+                                int(item["started_at"]["N"]),
+                                int(item["ended_at"]["N"]) if "ended_at" in item else None,
+                                int(item["last_abnormal_at"]["N"]), float(item["peak_score"]["N"]),
+                                int(item["readings"]["N"])))
+    return Replay(timestamps, sorted(episodes, key=lambda e: (e.started_at, e.scope)))
 
 
 def default_detector() -> Detector:
