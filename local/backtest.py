@@ -535,7 +535,8 @@ def _pairs(option: str, texts: list[str]) -> dict[str, str]:
 
 
 def backtest_file(path: Path, output: Path, options: ReadOptions, config: RunConfig, *, plot: bool = True,
-                  out=sys.stdout) -> Replay:
+                  out=None) -> Replay:
+    out = out or sys.stdout
     series = read_series(path, options)
     print(f"{path}: {len(series.sensors)} sensors, mapped as", file=out)
     print("\n".join(series.mapping_lines()), file=out)
