@@ -216,7 +216,7 @@ class Analytics(pulumi.ComponentResource):
         )
         self.analyst_policy = aws.iam.Policy(
             f"{name}-analyst-policy",
-            name=f"iot-archive-analyst-{context.suffix}",
+            name=f"iot-archive-analyst-policy-{context.suffix}",
             # A policy's description cannot change without replacing it: names only.
             description=f"Query the sensor archive in Athena workgroup {workgroup_name(context.suffix)}",
             policy=policy_document,

@@ -156,7 +156,7 @@ def test_analyst_policy_grants_exactly_querying_this_archive(dev):
     bucket_arn = f"arn:aws:s3:::{archive_bucket(dev)}"
     glue = f"arn:aws:glue:{REGION}:{ACCOUNT}"
     policy = dev.one("aws:iam/policy:Policy")
-    assert_input(policy, "name", "iot-archive-analyst-dev")
+    assert_input(policy, "name", "iot-archive-analyst-policy-dev")
     assert_input(policy, "tags.Environment", "dev")
     assert policy_statements(policy) == {
         "RunQueriesInWorkgroup": {
@@ -200,7 +200,7 @@ def test_analyst_role_is_assumable_only_from_this_account_and_has_the_policy(dev
         "Action": ["sts:AssumeRole"]}]
     attachment = dev.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "iot-dev-analytics-analyst-policy-attachment")
     assert_input(attachment, "role", "iot-archive-analyst-dev")
-    assert_input(attachment, "policyArn", f"arn:aws:iam::{ACCOUNT}:policy/iot-archive-analyst-dev")
+    assert_input(attachment, "policyArn", f"arn:aws:iam::{ACCOUNT}:policy/iot-archive-analyst-policy-dev")
 
 
 def test_query_layer_is_parented_to_the_analytics_component(dev):
