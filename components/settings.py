@@ -7,12 +7,13 @@ problems are reported together, so one `pulumi preview` shows everything to fix.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from handler.detector_settings import DetectorSettingsError
 from handler.detector_settings import validate as validate_detector_settings
@@ -148,14 +149,31 @@ class _Reader:
     """Reads raw config strings and collects every problem instead of stopping at the first."""
 
     def __init__(self, get: Callable[[str], Optional[str]]) -> None:
-        self._get = get
+        self.asked: set[str] = set()
         self.problems: list[str] = []
+
+        def asking(key: str) -> Optional[str]:
+            # Every key the program reads is a key it declares: what remains in the stack is a typo.
+            self.asked.add(key)
+            return get(key)
+
+        self._get = asking
 
     def raw(self, key: str) -> Optional[str]:
         return self._get(key)
 
     def problem(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"config `{key}` = {value!r} is not allowed: {allowed}")
+        self.problems.append(f"config `{key}` = {shown(value)} is not allowed: {allowed}")
+
+    def undeclared(self, keys: Iterable[str]) -> None:
+        """A key the program never reads would be ignored silently, its default used instead."""
+        declared = sorted(self.asked)
+        by_case = {key.lower(): key for key in declared}
+        for key in sorted(set(keys) - self.asked):
+            close = ([by_case[key.lower()]] if key.lower() in by_case
+                     else difflib.get_close_matches(key, declared, n=1, cutoff=0.6))
+            hint = f"did you mean `{close[0]}`?" if close else "the README's Configuration table lists every key"
+            self.problems.append(f"config `{key}` is not a setting of this program: {hint}")
 
     def text(self, key: str, default: Optional[str] = None, pattern: Optional[re.Pattern] = None,
              allowed: str = "") -> str:
@@ -220,8 +238,28 @@ class _Reader:
         return value
 
 
-def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], project_dir: Path) -> PipelineSettings:
-    """Build the settings from `get(key) -> raw string or None`; raise ConfigError listing every problem."""
+def shown(value: Any) -> str:
+    """A config value as the user wrote it: `45`, `Dev_1`, `[]`; quoted only when a string needs it."""
+    if isinstance(value, str) and value and value == value.strip() and value.isprintable():
+        return value
+    return json.dumps(value)
+
+
+def configured_keys(project: str) -> list[str]:
+    """The keys of the project's namespace set for this stack, as the Pulumi runtime hands them over."""
+    from pulumi.runtime import config as runtime_config  # the program's import; the handler never reads this
+
+    keys = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
+    return sorted(key.split(":", 1)[1] for key in keys if key.startswith(f"{project}:"))
+
+
+def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], project_dir: Path,
+                  set_keys: Iterable[str] = ()) -> PipelineSettings:
+    """Build the settings from `get(key) -> raw string or None`; raise ConfigError listing every problem.
+
+    `set_keys`: every key set in the project's namespace (`configured_keys`); one the program
+    does not read is a problem, with the closest declared key.
+    """
     reader = _Reader(get)
     suffix = reader.text(
         "environmentSuffix", pattern=SUFFIX_PATTERN,
@@ -302,6 +340,7 @@ def read_settings(get: Callable[[str], Optional[str]], region: Optional[str], pr
                        f"less than maximumRecordAgeSeconds ({maximum_record_age_seconds * 1000} ms), so the alarm "
                        "fires before records age out to the on-failure destination")
 
+    reader.undeclared(set_keys)
     resolved_region = region or "ap-southeast-1"
     if reader.problems:
         raise ConfigError(

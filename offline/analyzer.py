@@ -12,6 +12,7 @@ AnalyzeStack with all of them; so does this client.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from offline.mocks import RegisteredResource
+from offline.stack_config import UserConfigError
 
 POLICY_PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
 LEVELS = {
@@ -48,7 +50,7 @@ ORGANIZATION = "organization"  # what `pulumi.policy` assumes on a backend witho
 STARTUP_TIMEOUT_SECONDS = 30
 
 
-class PolicyConfigError(ValueError):
+class PolicyConfigError(UserConfigError):
     """A policy pack configuration that the engine would refuse."""
 
 
@@ -105,38 +107,55 @@ def reconcile_policy_config(config: Mapping[str, Any], policies: Iterable[analyz
     `{"all": <level>}` sets every policy's level; `{"<policy>": <level>}` or
     `{"<policy>": {"enforcementLevel": ..., "<setting>": ...}}` sets one. Every
     policy gets its level (the configured one, else its own default) and its
-    settings over the schema's defaults, validated against the schema.
+    settings over the schema's defaults, validated against the schema. Every
+    problem is collected (a misspelled name with the closest real one) and
+    raised together as one PolicyConfigError.
     """
     by_name = {policy.name: policy for policy in policies}
-    unknown = sorted(set(config) - set(by_name) - {"all"})
-    if unknown:
-        raise PolicyConfigError(f"policy config names {', '.join(unknown)}, which the pack does not have")
+    problems = [f"`{name}` is not a policy of this pack: "
+                f"{_did_you_mean(name, by_name) or 'policies/README.md lists every policy'}"
+                for name in sorted(set(config) - set(by_name) - {"all"})]
     all_level = config.get("all")
     if all_level is not None and all_level not in LEVELS:
-        raise PolicyConfigError(f"\"all\": level {all_level!r} is not one of {', '.join(LEVELS)}")
+        problems.append(f"\"all\": level {json.dumps(all_level)} is not one of {', '.join(LEVELS)}")
+        all_level = None
     result = {}
     for name, policy in by_name.items():
         entry = config.get(name, {})
         if isinstance(entry, str):
             entry = {"enforcementLevel": entry}
         if not isinstance(entry, dict):
-            raise PolicyConfigError(f"{name}: expected a level or an object, not {entry!r}")
+            problems.append(f"{name}: expected a level or an object, not {json.dumps(entry)}")
+            continue
         level = entry.get("enforcementLevel", all_level or LEVEL_NAMES[policy.enforcementLevel])
         if level not in LEVELS:
-            raise PolicyConfigError(f"{name}: level {level!r} is not one of {', '.join(LEVELS)}")
+            problems.append(f"{name}: level {json.dumps(level)} is not one of {', '.join(LEVELS)}")
+            continue
         schema = json_format.MessageToDict(policy.configSchema.properties) if policy.HasField("configSchema") else {}
         settings = {key: value for key, value in entry.items() if key != "enforcementLevel"}
         unexpected = sorted(set(settings) - set(schema))
-        if unexpected:
-            raise PolicyConfigError(f"{name}: unknown setting(s) {', '.join(unexpected)}")
+        for setting in unexpected:
+            valid = f"its settings are {', '.join(sorted(schema))}" if schema else "it has no settings"
+            hint = _did_you_mean(setting, schema)
+            problems.append(f"{name}: `{setting}` is not a setting of this policy: "
+                            + (f"{hint} ({valid})" if hint else valid))
         defaults = {key: prop["default"] for key, prop in schema.items() if "default" in prop}
-        settings = {**defaults, **settings}
-        try:
-            jsonschema.validate(settings, {"type": "object", "properties": schema})
-        except jsonschema.ValidationError as error:
-            raise PolicyConfigError(f"{name}: {error.message}") from None
-        result[name] = analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=struct(settings))
+        settings = {**defaults, **{key: value for key, value in settings.items() if key in schema}}
+        errors = sorted(jsonschema.Draft202012Validator({"type": "object", "properties": schema}).iter_errors(settings),
+                        key=lambda error: list(error.absolute_path))
+        problems.extend(f"{name}: {error.message}"
+                        + (f" (setting `{'.'.join(map(str, error.absolute_path))}`)" if error.absolute_path else "")
+                        for error in errors)
+        if not errors and not unexpected:
+            result[name] = analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=struct(settings))
+    if problems:
+        raise PolicyConfigError("the policy pack configuration has problems:\n  - " + "\n  - ".join(problems))
     return result
+
+
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
 
 
 class PolicyAnalyzer:
@@ -163,6 +182,7 @@ class PolicyAnalyzer:
             stack=stack, project=project, organization=ORGANIZATION, dry_run=preview,
             config=dict(stack_config or {})))
         self.info = self._stub.GetAnalyzerInfo(empty_pb2.Empty())
+        self.policy_config: dict[str, analyzer_pb2.PolicyConfig] | None = None
 
     def _handshake(self, pack_dir: Path) -> None:
         try:
@@ -192,8 +212,15 @@ class PolicyAnalyzer:
         return [policy.name for policy in self.info.policies]
 
     def configure(self, config: Mapping[str, Any]) -> None:
-        self._stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(
-            policyConfig=reconcile_policy_config(config, self.info.policies)))
+        self.policy_config = reconcile_policy_config(config, self.info.policies)
+        self._stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=self.policy_config))
+
+    @property
+    def enabled_policies(self) -> int:
+        """How many policies run (not disabled) under the configuration sent last."""
+        if self.policy_config is None:
+            return sum(policy.enforcementLevel != analyzer_pb2.DISABLED for policy in self.info.policies)
+        return sum(entry.enforcementLevel != analyzer_pb2.DISABLED for entry in self.policy_config.values())
 
     @staticmethod
     def _options(resource: RegisteredResource) -> analyzer_pb2.AnalyzerResourceOptions:

@@ -7,7 +7,8 @@ Runs the program under mocks for the stack (as a first preview, with unknown
 outputs, and as an update, with known ones; both unless a flag picks one),
 sends every resource through the policy pack over its analyzer protocol,
 prints the violations as `pulumi preview` does, and exits 1 on any mandatory
-violation.
+violation, 2 on a configuration problem (the stack file, the policy pack
+config, an option), printing every problem found.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from offline.analyzer import POLICY_PACK_DIR, PolicyAnalyzer, PolicyConfigError, ProviderInfo, Violation, struct
 from offline.mocks import ProgramRun, RegisteredResource, run_program
-from offline.stack_config import StackConfigError, project_name, stack_names
+from offline.stack_config import exit_on_config_error, project_name, stack_names
 
 PACK_NAME = "iot-sensor-pipeline-policies"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -34,6 +35,8 @@ PROVIDER_PREFIX = "pulumi:providers:"
 class CheckResult:
     mode: str  # "preview" (a first preview) or "update"
     violations: list[Violation]
+    resources: int = 0  # how many resources went through the pack
+    policies: int = 0  # how many of its policies ran (not disabled)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -97,8 +100,10 @@ def check_resources(analyzer: PolicyAnalyzer, resources: list[RegisteredResource
 def check_run(run: ProgramRun, policy_config: dict[str, Any]) -> CheckResult:
     with PolicyAnalyzer(project_name(), run.stack, run.preview, run.config) as analyzer:
         analyzer.configure(policy_config)
-        violations = check_resources(analyzer, analyzed_resources(run), providers(run))
-    return CheckResult("preview" if run.preview else "update", violations)
+        resources = analyzed_resources(run)
+        violations = check_resources(analyzer, resources, providers(run))
+        policies = analyzer.enabled_policies
+    return CheckResult("preview" if run.preview else "update", violations, len(resources), policies)
 
 
 def check_stack(stack: str, preview: bool, policy_config: dict[str, Any]) -> CheckResult:
@@ -116,9 +121,10 @@ def format_report(stack: str, result: CheckResult) -> str:
     """The violations as `pulumi preview` lists them, most serious first."""
     lines = [f"Policies ({stack}, {'first preview' if result.mode == 'preview' else 'update'}):"]
     if not result.violations:
-        lines.append(f"    ✅ {PACK_NAME}: no violations")
+        lines.append(f"    ✅ {PACK_NAME}: no violations ({result.resources} resources, "
+                     f"{result.policies} policies checked)")
     else:
-        lines.append(f"    ❌ {PACK_NAME}")
+        lines.append(f"    ❌ {PACK_NAME} ({result.resources} resources, {result.policies} policies checked)")
     for violation in sorted(result.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
         lines.append(f"        - [{violation.level}] [severity: {violation.severity or 'unspecified'}]  "
                      f"{violation.policy}  ({_resource_label(violation.urn)})")
@@ -128,6 +134,10 @@ def format_report(stack: str, result: CheckResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return exit_on_config_error("python -m offline.policy_check", lambda: _check(argv))
+
+
+def _check(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.policy_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help=f"a stack with a Pulumi.<stack>.yaml ({', '.join(stack_names())})")
     modes = parser.add_mutually_exclusive_group()
@@ -148,12 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         policy_config = load_policy_config(config_path)
     except (OSError, json.JSONDecodeError) as error:
-        parser.error(f"--policy-pack-config {config_path}: {error}")
+        raise PolicyConfigError(f"--policy-pack-config {config_path}: {error}") from None
     started = time.perf_counter()
-    try:
-        results = [check_stack(args.stack, preview, policy_config) for preview in previews]
-    except (StackConfigError, PolicyConfigError) as error:
-        parser.error(str(error))
+    results = [check_stack(args.stack, preview, policy_config) for preview in previews]
     elapsed = time.perf_counter() - started
     mandatory = sum(len(result.mandatory) for result in results)
     if args.json:
@@ -162,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "policyPackConfig": str(config_path) if config_path else None,
             "results": {result.mode: [v.as_dict() for v in result.violations] for result in results},
             "mandatoryViolations": mandatory,
+            "checked": {result.mode: {"resources": result.resources, "policies": result.policies}
+                        for result in results},
             "seconds": round(elapsed, 2),
         }, indent=2))
     else:

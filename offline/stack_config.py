@@ -9,14 +9,20 @@ run (tests, the policy check, the local run) loads configuration here.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-class StackConfigError(ValueError):
+class UserConfigError(ValueError):
+    """Something the user configured (a stack file, a policy pack config) that a command cannot run with."""
+
+
+class StackConfigError(UserConfigError):
     """A project or stack file that the Pulumi CLI would refuse."""
 
 
@@ -79,3 +85,39 @@ def load_stack_config(
         else:
             config[namespaced] = _as_cli_string(value)
     return config
+
+
+# The exit status of every command here when the configuration (a stack file, a policy pack
+# config, an option) is wrong, as argparse uses for a bad option: 1 stays "ran, and found a problem".
+CONFIG_ERROR_EXIT = 2
+
+
+def config_error_message(error: BaseException) -> str | None:
+    """The message of an error in what the user configured, or None for any other error.
+
+    The program reports its configuration problems as `pulumi.RunError` (which the CLI prints
+    without a traceback, see `__main__.py`); offline commands print them the same way.
+    """
+    from pulumi.errors import RunError
+
+    from components.settings import ConfigError
+
+    if isinstance(error, (UserConfigError, ConfigError)):
+        return str(error)
+    # `raise RunError(...) from None` hides the ConfigError from tracebacks but keeps it as context.
+    if isinstance(error, RunError) and isinstance(error.__context__, ConfigError):
+        return str(error)
+    return None
+
+
+def exit_on_config_error(prog: str, main: Callable[[], int]) -> int:
+    """Run a command's `main`; a configuration error prints its problems, no traceback, and exits 2
+    (SystemExit, as argparse does for a bad option)."""
+    try:
+        return main()
+    except Exception as error:
+        message = config_error_message(error)
+        if message is None:
+            raise
+        print(f"{prog}: {message}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None

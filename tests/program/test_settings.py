@@ -14,22 +14,22 @@ def _error(overrides: dict) -> str:
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    ({"environmentSuffix": "Dev_1"}, "config `environmentSuffix` = 'Dev_1' is not allowed: 1-16 lower-case"),
-    ({"environmentSuffix": "a-very-long-environment"}, "config `environmentSuffix` = 'a-very-long-environment'"),
-    ({"logRetentionDays": 45}, "config `logRetentionDays` = '45' is not allowed: one of the values CloudWatch Logs accepts: 1, 3, 5"),
+    ({"environmentSuffix": "Dev_1"}, "config `environmentSuffix` = Dev_1 is not allowed: 1-16 lower-case"),
+    ({"environmentSuffix": "a-very-long-environment"}, "config `environmentSuffix` = a-very-long-environment is not allowed"),
+    ({"logRetentionDays": 45}, "config `logRetentionDays` = 45 is not allowed: one of the values CloudWatch Logs accepts: 1, 3, 5"),
     ({"batchSize": 20000}, "config `batchSize` = 20000 is not allowed: 1 to 10000 records"),
-    ({"batchSize": "many"}, "config `batchSize` = 'many' is not allowed: a whole number from 1 to 10000"),
+    ({"batchSize": "many"}, "config `batchSize` = many is not allowed: a whole number from 1 to 10000"),
     ({"archiveTransitionDays": -1}, "config `archiveTransitionDays` = -1 is not allowed: whole days from 0 (S3's minimum for GLACIER)"),
-    ({"devices": ["press-404"]}, "config `devices[0]` = 'press-404' is not allowed: a device with a certificate signing request at devices/press-404.csr"),
-    ({"devices": ["bad/name"]}, "config `devices[0]` = 'bad/name' is not allowed: a device id matching"),
+    ({"devices": ["press-404"]}, "config `devices[0]` = press-404 is not allowed: a device with a certificate signing request at devices/press-404.csr"),
+    ({"devices": ["bad/name"]}, "config `devices[0]` = bad/name is not allowed: a device id matching"),
     ({"maximumRecordAgeSeconds": 90000}, "config `maximumRecordAgeSeconds` = 90000 is not allowed: at most the stream retention (86400 s)"),
     ({"maximumRetryAttempts": -1}, "config `maximumRetryAttempts` = -1 is not allowed: 0 to 10000 (-1, retry forever, stalls"),
     ({"kmsDeletionWindowDays": 3}, "config `kmsDeletionWindowDays` = 3 is not allowed: 7 to 30 days"),
     ({"archiveExpirationDays": 60}, "config `archiveExpirationDays` = 60 is not allowed: 0 (keep forever) or more than archiveTransitionDays (90)"),
     ({"alarmIteratorAgeMs": 3600000}, "config `alarmIteratorAgeMs` = 3600000 is not allowed: less than maximumRecordAgeSeconds (3600000 ms)"),
-    ({"iotLogLevel": "LOUD"}, "config `iotLogLevel` = 'LOUD' is not allowed: one of DEBUG, INFO, ERROR, WARN, DISABLED"),
+    ({"iotLogLevel": "LOUD"}, "config `iotLogLevel` = LOUD is not allowed: one of DEBUG, INFO, ERROR, WARN, DISABLED"),
     ({"sensorLimits": {"temperature": {"low": 10, "high": 5}}}, "config `sensorLimits.temperature`"),
-    ({"forceDestroy": "yes"}, "config `forceDestroy` = 'yes' is not allowed: true or false"),
+    ({"forceDestroy": "yes"}, "config `forceDestroy` = yes is not allowed: true or false"),
     ({"owner": None}, "config `owner` is required: set it with `pulumi config set owner <value>`"),
 ])
 def test_bad_config_fails_preview_naming_key_value_and_allowed(overrides, expected):
@@ -56,6 +56,30 @@ def test_bad_value_is_refused_naming_the_key_and_what_is_allowed(overrides, key,
     message = _error(overrides)
     assert message.count("  - config `") == 1, message
     assert f"  - config `{key}` = " in message and f"is not allowed: {allowed}" in message, message
+
+
+@pytest.mark.parametrize("misspelled, declared", [
+    ("batchsize", "batchSize"),
+    ("logRetentionDay", "logRetentionDays"),
+    ("archiveTransitonDays", "archiveTransitionDays"),
+    ("alarmEmail", "alarmEmails"),
+])
+def test_a_misspelled_key_is_refused_naming_the_closest_declared_key(misspelled, declared):
+    # Left alone, the misspelled key would be ignored and the declared key's default deployed.
+    assert (f"config `{misspelled}` is not a setting of this program: did you mean `{declared}`?"
+            in _error({misspelled: 30}))
+
+
+def test_an_unknown_key_with_no_close_match_points_to_the_list_of_keys():
+    assert ("config `colour` is not a setting of this program: the README's Configuration table lists every key"
+            in _error({"colour": "blue"}))
+
+
+def test_a_value_prints_as_written_and_quoted_only_when_it_needs_it():
+    message = _error({"iotLogLevel": "", "alarmEmails": ["not-an-address"], "environmentSuffix": "dev "})
+    assert "config `iotLogLevel` = \"\" is not allowed" in message
+    assert "config `alarmEmails` = [\"not-an-address\"] is not allowed" in message
+    assert "config `environmentSuffix` = \"dev \" is not allowed" in message
 
 
 def test_every_problem_is_reported_at_once():
