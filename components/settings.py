@@ -159,9 +159,6 @@ class _Reader:
 
         self._get = asking
 
-    def raw(self, key: str) -> Optional[str]:
-        return self._get(key)
-
     def problem(self, key: str, value: Any, allowed: str) -> None:
         self.problems.append(f"config `{key}` = {shown(value)} is not allowed: {allowed}")
 
@@ -382,16 +379,19 @@ def _read_audit(reader: _Reader, audit_expiration_days: int) -> AuditSettings:
 
 
 def _read_reserved_concurrency(reader: _Reader, parallelization_factor: int) -> Optional[int]:
-    """Unset (None) by default: any reservation fails `pulumi up` on an account whose
-    concurrency quota leaves less than 100 unreserved, as new accounts' quotas do."""
-    if reader.raw("reservedConcurrency") is None:
+    """None (-1, the default, Lambda's "no reservation"): any reservation fails `pulumi up` on
+    an account whose concurrency quota leaves less than 100 unreserved, as new accounts' do."""
+    allowed = (f"-1 (no reservation: share the account's unreserved concurrency), or from "
+               f"parallelizationFactor ({parallelization_factor}) to 1000; the mapping needs shards x "
+               "parallelizationFactor")
+    value = reader.integer("reservedConcurrency", -1, -1, 1000, allowed)
+    if value == -1:
         return None
     # Each shard runs up to parallelizationFactor batches at once; an on-demand stream
     # has at least one shard, so less than that throttles the mapping whatever the load.
-    return reader.integer(
-        "reservedConcurrency", parallelization_factor, parallelization_factor, 1000,
-        f"unset (share the account's unreserved concurrency), or from parallelizationFactor "
-        f"({parallelization_factor}) to 1000; the mapping needs shards x parallelizationFactor")
+    if 0 <= value < parallelization_factor:  # below -1 or above 1000: reported by reader.integer
+        reader.problem("reservedConcurrency", value, allowed)
+    return value
 
 
 def _read_devices(reader: _Reader, project_dir: Path) -> tuple[DeviceSpec, ...]:

@@ -47,10 +47,11 @@ def test_bad_config_fails_preview_naming_key_value_and_allowed(overrides, expect
      "at least one address with deletionProtection: true"),
     ({"tracing": "On"}, "tracing", "Active (X-Ray traces every invocation) or PassThrough (no tracing)"),
     ({"reservedConcurrency": 0}, "reservedConcurrency",
-     "unset (share the account's unreserved concurrency), or from parallelizationFactor (1) to 1000"),
+     "-1 (no reservation: share the account's unreserved concurrency), or from parallelizationFactor (1) to 1000"),
     ({"parallelizationFactor": 4, "reservedConcurrency": 3}, "reservedConcurrency",
-     "unset (share the account's unreserved concurrency), or from parallelizationFactor (4) to 1000; "
-     "the mapping needs shards x parallelizationFactor"),
+     "-1 (no reservation: share the account's unreserved concurrency), or from parallelizationFactor (4) to "
+     "1000; the mapping needs shards x parallelizationFactor"),
+    ({"reservedConcurrency": -2}, "reservedConcurrency", "-1 (no reservation"),
 ])
 def test_bad_value_is_refused_naming_the_key_and_what_is_allowed(overrides, key, allowed):
     message = _error(overrides)
