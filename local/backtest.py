@@ -456,6 +456,8 @@ def plot_device(run: Replay, device: str, path: Path) -> None:
     to_datetime = series.time_format.to_datetime
     episodes = [item for item in run.episodes() if item["device_id"]["S"] == device]
     last_ms = int(times[-1])
+    # An episode of one reading would be a hairline on a long series: draw at least 1/400 of the axis.
+    least_ms = max(1000, (last_ms - int(times[0])) // 400)
     figure, axes = plt.subplots(len(series.sensors), 1, figsize=(13, 1.0 + 1.7 * len(series.sensors)),
                                 sharex=True, squeeze=False)
     step = max(1, math.ceil(len(rows) / PLOT_POINTS))
@@ -477,7 +479,7 @@ def plot_device(run: Replay, device: str, path: Path) -> None:
             kind = item["kind"]["S"]
             start = int(item["started_at"]["N"]) - run.offset_ms
             end = int(item["ended_at"]["N"]) - run.offset_ms if "ended_at" in item else last_ms
-            axis.axvspan(to_datetime(start), to_datetime(max(end, start + 1000)), alpha=0.3, linewidth=0,
+            axis.axvspan(to_datetime(start), to_datetime(max(end, start + least_ms)), alpha=0.35, linewidth=0,
                          color=KIND_COLOURS.get(kind, "#7f7f7f"),
                          label=f"{kind} ({item['scope']['S'] if item['scope']['S'] == 'device' else 'sensor'})")
         if series.labels_column:
@@ -538,7 +540,7 @@ def backtest_file(path: Path, output: Path, options: ReadOptions, config: RunCon
                   out=None) -> Replay:
     out = out or sys.stdout
     series = read_series(path, options)
-    print(f"{path}: {len(series.sensors)} sensors, mapped as", file=out)
+    print(f"{path}: {len(series.sensors)} sensor{'s' if len(series.sensors) > 1 else ''}, mapped as", file=out)
     print("\n".join(series.mapping_lines()), file=out)
     run = replay(series, config, Progress(path.name, len(series)))
     score = score_labels(run) if series.labels_column else None
