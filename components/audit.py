@@ -260,7 +260,9 @@ class Audit(pulumi.ComponentResource):
         namespace = security_metric_namespace(context.suffix)
         filters, alarms = {}, {}
         for event in SECURITY_EVENTS:
-            metric_name = alarm_name(event.role, context.suffix)
+            # The alarm keeps the stack's alarm naming (the topic and key policies admit exactly
+            # those); the filter and its metric are named apart from it.
+            metric_name = f"iot-audit-{event.role}-{context.suffix}"
             filters[event.role] = aws.cloudwatch.LogMetricFilter(
                 f"{name}-{event.role}-filter",
                 name=metric_name,

@@ -112,13 +112,13 @@ def test_cis_metric_filters_watch_the_trail_group_and_alarm_the_alarm_topic(stac
     group_name = TRAIL_GROUP_NAME.format(suffix=stack)
     namespace = f"IotPipeline/Audit/{stack}"
     for event in SECURITY_EVENTS:
-        metric = f"iot-pipeline-{event.role}-{stack}"
+        metric = f"iot-audit-{event.role}-{stack}"
         metric_filter = run.one("aws:cloudwatch/logMetricFilter:LogMetricFilter", f"iot-{stack}-audit-{event.role}-filter")
         assert_input(metric_filter, "logGroupName", group_name)
         assert_input(metric_filter, "pattern", event.pattern)
         assert_input(metric_filter, "metricTransformation", {"name": metric, "namespace": namespace, "value": "1"})
         alarm = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"iot-{stack}-audit-{event.role}-alarm")
-        assert_input(alarm, "name", metric)
+        assert_input(alarm, "name", f"iot-pipeline-{event.role}-{stack}")
         assert_input(alarm, "namespace", namespace)
         assert_input(alarm, "metricName", metric)
         assert_input(alarm, "statistic", "Sum")
