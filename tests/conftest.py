@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -17,8 +18,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from handler import storage
 from handler.message_format import build_message, project, telemetry_topic
 from offline.local_aws import LocalPipeline, provision_stack
+from tests.fault_proxy import FaultProxy
 
 SHARD = "shardId-000000000000"
 # The stack the fixtures provision (dev): its topic namespace is the one the records come from.
@@ -35,6 +38,17 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+class RunningContext(LambdaContext):
+    """A context whose remaining time runs down with the wall clock, as Lambda's does."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        super().__init__(remaining_ms)
+        self._ends_at = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends_at - time.monotonic()) * 1000))
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +81,60 @@ def stores(local_aws, index) -> "Stores":
     stores = Stores(local_aws)
     stores.clear()
     return stores
+
+
+@pytest.fixture
+def inject(index, monkeypatch):
+    """Register botocore hooks (`inject(event, hook)`) on every client the processor's adapters hand out."""
+    hooks: list[tuple[str, object]] = []
+    registered: list[tuple[object, str, object]] = []
+    original = storage._Clients.for_call
+
+    def for_call(self, deadline):
+        client = original(self, deadline)
+        for event, hook in hooks:
+            if not any(c is client and e == event and h is hook for c, e, h in registered):
+                client.meta.events.register(event, hook)
+                registered.append((client, event, hook))
+        return client
+
+    monkeypatch.setattr(storage._Clients, "for_call", for_call)
+
+    def register(event: str, hook) -> None:
+        hooks.append((event, hook))
+
+    yield register
+    for client, event, hook in registered:
+        client.meta.events.unregister(event, hook)
+
+
+@pytest.fixture
+def fault_proxy(local_aws, index, monkeypatch) -> Iterator[FaultProxy]:
+    """The processor talks to moto through tests/fault_proxy.py for this test (new clients, same stores)."""
+    proxy = FaultProxy(local_aws.endpoint_url).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    # The adapters keep their clients for the container: start this test with none, so they are made for the proxy.
+    for adapter in (index.PROCESSOR.table, index.PROCESSOR.archive):
+        monkeypatch.setattr(adapter._clients, "_made", {})
+    yield proxy
+    proxy.stop()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What deliveries left in the stores, comparable across deliveries: every item, and every archive and
+    quarantine line with the number of times it is stored (in any object, any version)."""
+
+    items: list[dict]
+    raw: Counter
+    quarantine: Counter
+
+    @property
+    def episodes(self) -> list[dict]:
+        return [item for item in self.items if item.get("item_type", {}).get("S") == "episode"]
+
+    def raw_identities(self) -> Counter:
+        return Counter((line["device_id"], line["timestamp"]) for line in map(json.loads, self.raw.elements()))
 
 
 @dataclass
@@ -108,6 +176,14 @@ class Stores:
         for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
             self.s3.delete_object(Bucket=self.pipeline.archive_bucket, Key=version["Key"],
                                   VersionId=version["VersionId"])
+
+    def outcome(self) -> Outcome:
+        lines: dict[str, Counter] = {"raw/": Counter(), "quarantine/": Counter()}
+        for key, versions in self.objects().items():
+            for prefix, counter in lines.items():
+                if key.startswith(prefix):
+                    counter.update(line for content in versions for line in content.splitlines())
+        return Outcome(self.items(), lines["raw/"], lines["quarantine/"])
 
     def archived_lines(self, prefix: str) -> list[dict]:
         return [json.loads(line) for key, versions in self.objects().items() if key.startswith(prefix)
