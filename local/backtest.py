@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.detection_real import SKAB_COLUMNS, Confusion, EventScore, score_events
-from handler import detection, layout
+from handler import detection, layout, quarantine
 from handler.core import Planner, run_in_memory
 from handler.detection import Detector
 from handler.detector_settings import DEFAULTS, DetectorSettingsError, validate
-from handler.message_format import KNOWN_SENSORS, MIN_TIMESTAMP_MS, build_message, project, telemetry_topic
+from handler.message_format import (KNOWN_SENSORS, MIN_TIMESTAMP_MS, SENSOR_NAME_PATTERN, build_message, project,
+                                    telemetry_topic)
 from handler.settings import SettingsError
 from handler.settings import load as load_processor_settings
 from local.csv_series import CsvError, ReadOptions, Series, read_series
@@ -98,6 +99,9 @@ def _setting_value(option: str, text: str) -> tuple[str, object]:
 
 def _limit(text: str) -> tuple[str, tuple[float, float]]:
     name, separator, bounds = text.partition("=")
+    if separator and not SENSOR_NAME_PATTERN.match(name.strip()):
+        raise SettingsError(f"--limits {text!r}: {name.strip()!r} is not a sensor name ({SENSOR_NAME_PATTERN.pattern}): "
+                            "use the name the mapping prints")
     low, colon, high = bounds.partition(":")
     try:
         parsed = (float(low), float(high))
@@ -186,12 +190,27 @@ class Replay:
     cpu_s: float = 0.0
     records_cpu_s: float = 0.0        # building the rule's records; the rest of cpu_s is the handler's path
     read_cpu_s: float = 0.0           # reading the file, before the replay
+    _episodes: list[dict] | None = field(default=None, repr=False)
 
     def episodes(self) -> list[dict]:
-        """The episode items the table holds, in time order."""
-        found = [item for item in self.table.values() if item.get("item_type", {}).get("S") == "episode"]
-        return sorted(found, key=lambda item: (int(item["started_at"]["N"]), item["device_id"]["S"],
-                                               item["scope"]["S"]))
+        """The episode items the table holds, in time order (read once the replay is over)."""
+        if self._episodes is None:
+            found = [item for item in self.table.values() if item.get("item_type", {}).get("S") == "episode"]
+            self._episodes = sorted(found, key=lambda item: (int(item["started_at"]["N"]), item["device_id"]["S"],
+                                                             item["scope"]["S"]))
+        return self._episodes
+
+    def rows_by_device(self) -> list[list[int]]:
+        rows: list[list[int]] = [[] for _ in self.series.devices]
+        for row, device in enumerate(self.series.device_index):
+            rows[device].append(row)
+        return rows
+
+
+# The handler's quarantine reasons as a summary says them (the others are the format's own names).
+QUARANTINE_REASONS = {
+    quarantine.CONFLICT: "conflict: the time of an earlier row of the device with other values (the first is kept)",
+}
 
 
 def time_offset(series: Series, now_ms: int | None = None) -> int:
@@ -248,9 +267,8 @@ def replay(series: Series, config: RunConfig, progress: Progress | None = None, 
             run.late += plan.late
             for rejected in plan.quarantined:
                 row = int(rejected.sequence_number) - FIRST_SEQUENCE
-                run.quarantined.setdefault(f"{rejected.reason}: {rejected.detail}"
-                                           if rejected.reason == "conflict" else rejected.reason,
-                                           []).append(series.lines[row])
+                reason = QUARANTINE_REASONS.get(rejected.reason, rejected.reason)
+                run.quarantined.setdefault(reason, []).append(series.lines[row])
         if progress:
             progress.update(stop)
     if progress:
@@ -265,15 +283,14 @@ def replay(series: Series, config: RunConfig, progress: Progress | None = None, 
 
 def _intervals(run: Replay) -> dict[str, tuple[list[int], list[int]]]:
     """Per device, its episodes' [start, end] in the file's time (an open one reaches to the device's last row)."""
-    last = {}
-    for row, device in enumerate(run.series.device_index):
-        last[device] = max(last.get(device, -2**62), run.series.times[row])
+    times = run.series.times
+    last = {device: max(times[row] for row in rows)
+            for device, rows in zip(run.series.devices, run.rows_by_device()) if rows}
     spans: dict[str, list[tuple[int, int]]] = {}
     for item in run.episodes():
         device = item["device_id"]["S"]
         start = int(item["started_at"]["N"]) - run.offset_ms
-        end = (int(item["ended_at"]["N"]) - run.offset_ms if "ended_at" in item
-               else last[run.series.devices.index(device)])
+        end = int(item["ended_at"]["N"]) - run.offset_ms if "ended_at" in item else last[device]
         spans.setdefault(device, []).append((start, end))
     merged: dict[str, tuple[list[int], list[int]]] = {}
     for device, pairs in spans.items():
@@ -317,8 +334,7 @@ def score_labels(run: Replay) -> LabelScore:
     pointwise, everything = Confusion(), Confusion()
     events = EventScore(0, 0, 0, 0)
     unlabeled = 0
-    for device in range(len(series.devices)):
-        rows = [row for row, owner in enumerate(series.device_index) if owner == device]
+    for rows in run.rows_by_device():
         labeled = [row for row in rows if series.labels[row] >= 0]
         unlabeled += len(rows) - len(labeled)
         predicted = [flags[row] for row in labeled]
@@ -395,6 +411,9 @@ def summary_lines(run: Replay, score: LabelScore | None) -> list[str]:
         f"devices: {', '.join(series.devices)}" + (f" (from column {series.device_column!r})"
                                                    if series.device_column else " (one device: the file)"),
         "sensors (message-format name <- column):", *series.mapping_lines(),
+        "hard limits (a reading outside is a `limit` episode): " + (", ".join(
+            f"{column.sensor} {config.sensor_limits[column.sensor][0]:g} to {config.sensor_limits[column.sensor][1]:g}"
+            for column in series.sensors if column.sensor in config.sensor_limits) or "none of these sensors"),
         "",
         f"rows read: {series.rows_read:,}" + (f" (and {series.blank_lines:,} blank lines)" if series.blank_lines else ""),
         f"rows refused (not sent; the message format would refuse them): {series.refused.total:,}",
@@ -405,7 +424,7 @@ def summary_lines(run: Replay, score: LabelScore | None) -> list[str]:
         f"{series.out_of_order.total:,}",
         *(f"  {line}" for line in series.out_of_order.lines()),
         f"handler: {run.stored:,} readings stored, {run.duplicates:,} duplicates, {run.late:,} late "
-        f"(stored, not scored: older than the device's newest), "
+        f"(stored, not scored: older than what earlier batches observed), "
         f"{sum(map(len, run.quarantined.values())):,} quarantined",
         *(f"  {len(lines_):,} {reason} (first at lines {', '.join(map(str, lines_[:5]))})"
           for reason, lines_ in sorted(run.quarantined.items())),

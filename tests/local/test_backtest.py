@@ -82,6 +82,24 @@ def test_times_before_2020_are_shifted_for_the_handler_and_shown_as_in_the_file(
                for line in backtest.summary_lines(replayed, None))
 
 
+def test_repeated_and_late_rows_are_what_the_handler_makes_of_them(tmp_path):
+    lines = ["time,temperature"] + [f"{START_MS // 1000 + row},{60 + row % 3}" for row in range(50)]
+    lines.append(lines[5])                               # line 52: the same reading again
+    lines.append(f"{START_MS // 1000 + 4},99")            # line 53: the time of line 6, other value
+    lines.append(f"{START_MS // 1000 + 20}.5,61")         # line 54: new, but older than the newest
+    path = tmp_path / "press-7.csv"
+    path.write_text("\n".join(lines) + "\n")
+    config = backtest.run_config(None, [], [])
+    config.batch_size = 10  # late means older than what an earlier batch already observed
+    replayed = backtest.replay(read_series(path), config)
+    assert (replayed.stored, replayed.duplicates, replayed.late) == (51, 1, 1)
+    assert replayed.quarantined == {backtest.QUARANTINE_REASONS["conflict"]: [53]}
+    summary = "\n".join(backtest.summary_lines(replayed, None))
+    assert "rows out of time order (sent in file order, as the handler would receive them): 3" in summary
+    assert "1 conflict: the time of an earlier row of the device with other values (the first is kept) " \
+           "(first at lines 53)" in summary
+
+
 def test_settings_from_the_stack_and_the_command_line_change_detection(tmp_path):
     path = history(tmp_path / "press-7.csv")
     code, _, _ = run(tmp_path, str(path), "--stack", "dev", "--setting", "spikeZ=1000", "--no-plot",
