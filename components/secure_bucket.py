@@ -46,8 +46,9 @@ class SecureBucketArgs:
 
 
 class SecureBucket(pulumi.ComponentResource):
-    """SSE-KMS with a bucket key, versioning, lifecycle to Glacier, no public access,
-    bucket-owner-enforced ownership and a policy that refuses plain HTTP.
+    """SSE-KMS with a bucket key (SSE-S3 for a server access log target only), versioning,
+    lifecycle to Glacier, no public access, bucket-owner-enforced ownership and a policy
+    that refuses plain HTTP.
 
     The name is a prefix plus a suffix AWS makes unique: bucket names are
     global across all accounts, so a fixed name could already be taken.
