@@ -199,7 +199,7 @@ class Processing(pulumi.ComponentResource):
                       condition=through("dynamodb")),
             # With a bucket key S3's encryption context is the bucket ARN, not the object's:
             # GenerateDataKey for new objects (readings, quarantine, failed batches),
-            # Decrypt for multipart uploads.
+            # Decrypt for a retry's reads of its own objects and for multipart uploads.
             statement("UseKeyForArchive", ["kms:GenerateDataKey", "kms:Decrypt"], [args.kms_key_arn],
                       condition=through("s3", **{"aws:s3:arn": args.archive_bucket_arn})),
             # The function's environment is encrypted with the key; Lambda decrypts it for
