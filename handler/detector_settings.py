@@ -35,7 +35,7 @@ _SPECS = {
     "levelZ": (5.0, 1.0, 1000.0,
                "distance of the short-term level from the baseline, in its own normal spreads, that is a level "
                "shift or drift"),
-    "varianceRatio": (12.0, 1.5, 1e6,
+    "varianceRatio": (20.0, 1.5, 1e6,
                       "ratio of the short-term to the normal reading-to-reading variance that is a variance change"),
     "jointZ": (5.0, 1.0, 1000.0,
                "joint (multivariate) score of the device's sensors, in standard normal units, that is anomalous"),

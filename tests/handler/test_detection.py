@@ -212,7 +212,7 @@ def _every_kind_rows():
     rng = random.Random(11)
     common = [rng.gauss(0, 1) for _ in range(n)]
     temperature = _series(n, seed=12, cycle=1.0)
-    temperature[300] = 95.0                                           # spike
+    temperature[440] = 95.0                                           # spike
     temperature[900] = 400.0                                          # limit
     for i in range(500, 650):
         temperature[i] += 6.0                                         # level shift
