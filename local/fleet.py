@@ -35,6 +35,7 @@ from simulation.series import SENSOR_PROFILES, generate_fleet
 
 # See Publisher: paho's thread-per-client loop and select()'s descriptor limit.
 MAX_DEVICES = 300
+DEFAULT_WARMUP = 30  # simulation.series.generate_fleet's own
 # QoS 1 messages a fleet may have in flight before publishing waits for acknowledgements.
 MAX_UNACKNOWLEDGED = 2000
 
@@ -52,6 +53,8 @@ class FleetManifest:
     period_ms: int
     start_ms: int
     readings_per_device: int
+    # The generator's warm-up (simulation.series): trouble starts after twice this many readings.
+    warmup: int = DEFAULT_WARMUP
     readings: int = 0
     malformed: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
@@ -161,19 +164,26 @@ class Publisher:
             client.loop_stop()
 
 
+def generator_warmup(detector_warmup: int) -> int:
+    """simulation.series places trouble after twice its `warmup`; the detector scores a sensor after
+    its warmupReadings. Half of those, so every injected event falls where the detector can see it."""
+    return max(1, (detector_warmup + 1) // 2)
+
+
 def run_fleet(publisher: Publisher, devices: int, rate: float, duration_s: float, seed: int,
               sensors: list[str], malformed_fraction: float, duplicate_fraction: float,
-              device_ids: list[str] | None = None, progress=None) -> FleetManifest:
+              device_ids: list[str] | None = None, progress=None, warmup: int = DEFAULT_WARMUP) -> FleetManifest:
     readings_per_device = max(1, int(rate * duration_s))
     period_ms = int(1000 / rate)
-    fleet = generate_fleet(devices, readings_per_device, seed=seed, sensors=sensors, period_ms=period_ms)
+    fleet = generate_fleet(devices, readings_per_device, seed=seed, sensors=sensors, period_ms=period_ms,
+                           warmup=warmup)
     if device_ids:
         for series, device_id in zip(fleet.devices, device_ids):
             series.device_id = device_id
     rng = random.Random(seed + 1)
     start_ms = int(time.time() * 1000)
     manifest = FleetManifest(devices=[d.device_id for d in fleet.devices], period_ms=period_ms, start_ms=start_ms,
-                             readings_per_device=readings_per_device)
+                             readings_per_device=readings_per_device, warmup=warmup)
     renamed = {f"press-{i:03d}": d.device_id for i, d in enumerate(fleet.devices)}
     manifest.events = [{**asdict(e), "device_id": renamed.get(e.device_id, e.device_id),
                         "start_ms": start_ms + e.start * period_ms, "end_ms": start_ms + e.end * period_ms}
@@ -250,6 +260,9 @@ def main() -> None:
     parser.add_argument("--malformed", type=float, default=0.01, help="fraction of messages that are malformed")
     parser.add_argument("--duplicates", type=float, default=0.01, help="fraction of messages published twice")
     parser.add_argument("--manifest", type=Path, help="write what was published here (JSON)")
+    parser.add_argument("--detector-warmup", type=int, default=2 * DEFAULT_WARMUP,
+                        help="readings the processor's detector learns before it scores a sensor (its "
+                             "warmupReadings): injected trouble starts after them")
     args = parser.parse_args()
     if args.endpoint:
         missing = [f"--{flag}" for flag in ("device", "cert", "key", "ca") if not getattr(args, flag)]
@@ -274,7 +287,8 @@ def main() -> None:
     sensors = [s for s in args.sensors.split(",") if s]
     try:
         manifest = run_fleet(publisher, len(devices), args.rate, args.duration, args.seed, sensors,
-                             args.malformed, args.duplicates, device_ids=devices)
+                             args.malformed, args.duplicates, device_ids=devices,
+                             warmup=generator_warmup(args.detector_warmup))
     finally:
         publisher.close()
     if args.manifest:

@@ -1,14 +1,17 @@
 """Run the whole pipeline on this machine, with no AWS account and no services.
 
-    ./run-local.sh [--devices 20] [--rate 10] [--duration 60] [--stack dev] [--output .local-run]
+    ./run-local.sh [--devices 20] [--rate 10] [--duration 60] [--stack dev] [--output .local-run] [--no-plot]
 
 Starts a real MQTT broker and moto's server (Kinesis, DynamoDB, S3, KMS) as
 child processes, creates the stream, table, bucket and key from what the
 Pulumi program declares for the stack, bridges the broker into Kinesis exactly
 as the topic rule would, polls the stream as the event source mapping does and
 invokes the real processor. A simulated fleet publishes over MQTT with labeled
-trouble. At the end: a summary (also summary.json), a plot (readings.png) and
-a snapshot of the metrics table (table.jsonl) for `python -m local.inspect`.
+trouble. Each run writes to a fresh folder, <output>/runs/<UTC time>/, and
+<output>/latest points at it (local/runs.py). At the end: a summary (also
+summary.json), a plot (readings.png), a snapshot of the metrics table
+(table.jsonl) for `python -m local.inspect` and the archive's objects
+(archive/) for `python -m local.query`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from pathlib import Path
 
 import boto3
 
-from handler.layout import QUARANTINE_PREFIX, RAW_PREFIX
+from handler.detector_settings import validate as validate_detector_settings
+from handler.layout import ENV_ANOMALY_SETTINGS, QUARANTINE_PREFIX, RAW_PREFIX
 from local import summary as summaries
 from local.archive import ARCHIVE_DIR, export_archive
 from local.bridge import RuleBridge
@@ -34,9 +38,10 @@ from local.fleet import MAX_DEVICES
 from local.metric_sink import MetricLineSink
 from local.poller import LatencyHistogram, ShardPoller
 from local.processes import free_port, start_module, stop
+from local.runs import LATEST, default_output, new_run_folder
 from offline.local_aws import FUNCTION, MAPPING, provision
 from offline.mocks import run_program
-from offline.stack_config import PROJECT_DIR, project_name, stack_names
+from offline.stack_config import project_name, run_command, stack_names
 from simulation.series import SENSOR_PROFILES
 
 # The run waits for the last records as long as something still moves; this long with
@@ -58,8 +63,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duplicates", type=float, default=0.01, help="fraction published twice (default 0.01)")
     parser.add_argument("--seed", type=int, default=7, help="same seed, same readings and trouble (default 7)")
     parser.add_argument("--stack", default="dev", help=f"stack whose settings to use ({', '.join(stack_names())})")
-    parser.add_argument("--output", type=Path, default=PROJECT_DIR / ".local-run",
-                        help="where results go (default .local-run/)")
+    parser.add_argument("--output", type=Path, default=default_output(),
+                        help="results go to a fresh <output>/runs/<UTC time>/ folder, and <output>/latest "
+                             "points at it (default .local-run/)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     args = parser.parse_args(argv)
     problems = []
@@ -92,10 +98,8 @@ class LocalRun:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.output: Path = args.output
-        self.output.mkdir(parents=True, exist_ok=True)
-        for stale in ("rule-errors.jsonl", "fleet.json", "summary.json"):
-            (self.output / stale).unlink(missing_ok=True)
+        # A fresh folder per run: nothing an earlier run left can be mistaken for this run's results.
+        self.output: Path = new_run_folder(args.output)
         self.children: list[subprocess.Popen] = []
         self.started = time.monotonic()
         # The handler prints its EMF metric lines on stdout in Lambda (where they become metrics);
@@ -110,14 +114,13 @@ class LocalRun:
         self.log_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logging.getLogger().addHandler(self.log_handler)
 
-    def start(self) -> None:
+    def start(self, program) -> None:
         self.broker_port = free_port()
         self.children.append(start_module("local.broker", self.broker_port, self.output / "broker.log"))
         moto_port = free_port()
         self.children.append(start_module("local.moto_server", moto_port, self.output / "moto.log"))
         endpoint = f"http://127.0.0.1:{moto_port}"
         os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_ENDPOINT_URL=endpoint)
-        program = run_program(self.args.stack)
         self.pipeline = provision(program, endpoint)
         factor = int(program.one(MAPPING).inputs.get("parallelizationFactor", 1))
         if factor > 1:
@@ -147,11 +150,22 @@ class LocalRun:
         for poller in self.pollers:
             poller.start()
 
+    def _detector_warmup(self) -> int:
+        """The stack's warmupReadings, as the deployed processor reads its settings."""
+        raw = json.loads(self.pipeline.function_environment.get(ENV_ANOMALY_SETTINGS) or "{}")
+        return validate_detector_settings(raw).warmupReadings
+
     def _invoke(self, event: dict, context) -> dict:
         return self.handler.handler(event, context)
 
     def publish(self) -> dict:
         args = self.args
+        mapping = self.pipeline.mapping
+        sys.stderr.write(
+            f"{args.devices} devices publish {args.rate:g} messages/s each for {args.duration:g} s; results in "
+            f"{self.output}\n`processed` moves in steps: like the {args.stack} stack's event source mapping, each "
+            f"shard's poller sends the processor a batch when it holds {mapping.batch_size} records (batchSize) "
+            f"or after {mapping.batching_window_seconds} s (batchingWindowSeconds)\n")
         with open(self.output / "fleet.log", "wb") as fleet_log:
             fleet = subprocess.Popen([
                 sys.executable, "-m", "local.fleet", "--port", str(self.broker_port), "--suffix", self.suffix,
@@ -159,6 +173,7 @@ class LocalRun:
                 "--rate", str(args.rate), "--duration", str(args.duration), "--sensors", ",".join(args.sensor_list),
                 "--seed", str(args.seed), "--malformed", str(args.malformed), "--duplicates", str(args.duplicates),
                 "--manifest", str(self.output / "fleet.json"),
+                "--detector-warmup", str(self._detector_warmup()),
             ], stderr=fleet_log)
         self.children.append(fleet)
         self.started = time.monotonic()
@@ -220,7 +235,7 @@ class LocalRun:
         sys.stderr.write(
             f"\r{phase:10s} {elapsed:6.0f} s | received {self.bridge.received:>8} | rule errors "
             f"{self.bridge.rejected:>5} | in stream {self.bridge.forwarded:>8} | processed {processed:>8} "
-            f"| {processed / elapsed if elapsed else 0:7.0f}/s  "
+            f"({processed / elapsed if elapsed else 0:5.0f} records/s)  "
         )
         sys.stderr.flush()
 
@@ -276,22 +291,31 @@ def summarize_run(run: LocalRun, manifest: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_command("./run-local.sh", lambda: _run(argv))
+
+
+def _run(argv: list[str] | None) -> int:
     args = _arguments(argv)
+    # The program first, under mocks: a configuration problem stops here, before any process
+    # starts or any run folder is made.
+    program = run_program(args.stack)
     run = LocalRun(args)
     try:
-        run.start()
+        run.start(program)
         manifest = run.publish()
         run.drain(manifest)
         summary = summarize_run(run, manifest)
     finally:
         run.stop()
-    (args.output / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary["plot"] = None
     if not args.no_plot:
         from local.plot import plot_devices
 
-        plot_devices(manifest, args.output / summaries.SNAPSHOT_FILE, args.output / "readings.png", seed=args.seed,
-                     sensors=args.sensor_list)
-    print(summaries.render(summary, args.output))
+        plot_devices(manifest, run.output / summaries.SNAPSHOT_FILE, run.output / summaries.PLOT_FILE,
+                     seed=args.seed, sensors=args.sensor_list)
+        summary["plot"] = summaries.PLOT_FILE
+    (run.output / summaries.SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    print(summaries.render(summary, run.output, latest=args.output / LATEST))
     return 0 if summary["every_message_accounted_for"] else 1
 
 

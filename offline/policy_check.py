@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from offline.analyzer import POLICY_PACK_DIR, PolicyAnalyzer, PolicyConfigError, ProviderInfo, Violation, struct
 from offline.mocks import ProgramRun, RegisteredResource, run_program
-from offline.stack_config import exit_on_config_error, project_name, stack_names
+from offline.stack_config import run_command, project_name, stack_names
 
 PACK_NAME = "iot-sensor-pipeline-policies"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -134,7 +134,7 @@ def format_report(stack: str, result: CheckResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return exit_on_config_error("python -m offline.policy_check", lambda: _check(argv))
+    return run_command("python -m offline.policy_check", lambda: _check(argv))
 
 
 def _check(argv: Sequence[str] | None) -> int:

@@ -110,14 +110,50 @@ def config_error_message(error: BaseException) -> str | None:
     return None
 
 
-def exit_on_config_error(prog: str, main: Callable[[], int]) -> int:
-    """Run a command's `main`; a configuration error prints its problems, no traceback, and exits 2
-    (SystemExit, as argparse does for a bad option)."""
+def aws_setup_message(error: BaseException) -> tuple[str, int] | None:
+    """One line for an AWS error a user fixes in their setup, with the exit status; None for others.
+
+    Missing credentials or region are configuration (2); what AWS refuses (expired
+    or unknown keys, access denied, no such table) ran and failed (1).
+    """
+    from botocore import exceptions
+
+    if isinstance(error, (exceptions.NoCredentialsError, exceptions.PartialCredentialsError)):
+        return ("no AWS credentials found: run `aws configure` or `aws sso login`, or set AWS_PROFILE "
+                "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", CONFIG_ERROR_EXIT)
+    if isinstance(error, exceptions.NoRegionError):
+        return "no AWS region: pass --region, or set aws:region in the stack file", CONFIG_ERROR_EXIT
+    if isinstance(error, exceptions.ClientError):
+        details = error.response.get("Error", {})
+        return (f"AWS refused {error.operation_name}: {details.get('Code', 'error')}: "
+                f"{details.get('Message', '')}".rstrip(": "), 1)
+    if isinstance(error, exceptions.EndpointConnectionError):
+        return f"{error}: check --region (or aws:region in the stack file) and the network", 1
+    if isinstance(error, exceptions.BotoCoreError):
+        return str(error), 1
+    return None
+
+
+def run_command(prog: str, main: Callable[[], int]) -> int:
+    """Run a command's `main`: a configuration problem, or missing AWS credentials or region, prints
+    its message without a traceback and exits 2 (SystemExit, as argparse does for a bad option);
+    an AWS refusal prints one line and exits 1."""
     try:
         return main()
     except Exception as error:
         message = config_error_message(error)
+        status = CONFIG_ERROR_EXIT
         if message is None:
-            raise
+            setup = aws_setup_message(error)
+            if setup is None:
+                raise
+            message, status = setup
         print(f"{prog}: {message}", file=sys.stderr)
-        raise SystemExit(CONFIG_ERROR_EXIT) from None
+        raise SystemExit(status) from None
+
+
+def stack_region(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """The stack's `aws:region`: its stack file's, else the project's (Pulumi.yaml), else None."""
+    region = load_stack_config(stack, project_dir).get("aws:region")
+    declared = (load_project(project_dir).get("config") or {}).get("aws:region")
+    return region or (declared if isinstance(declared, str) else None)

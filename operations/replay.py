@@ -1,6 +1,7 @@
 """Replay batches that gave up, from the archive bucket, through the processor.
 
     python -m operations.replay --bucket <archiveBucketName> --function <processorFunctionName> [--dry-run]
+                                [--region <region>]   # default: the --stack file's aws:region
     python -m operations.replay --bucket <bucket> --local --stack dev     # the processor in this process
 
 When a batch exhausts its retries (or its records their maximum age), the event
@@ -26,6 +27,7 @@ from typing import Callable, Iterator
 import boto3
 
 from handler.layout import LAMBDA_FAILURE_PREFIX
+from offline.stack_config import run_command, stack_names, stack_region
 
 # Lambda's synchronous payload limit is 6 MB; leave room for the envelope.
 MAX_PAYLOAD_BYTES = 5_000_000
@@ -111,8 +113,8 @@ def _from_record(records: list[dict], sequence_number: str) -> list[dict]:
     return records
 
 
-def lambda_invoker(function_name: str) -> Invoke:
-    client = boto3.client("lambda")
+def lambda_invoker(function_name: str, region: str | None = None) -> Invoke:
+    client = boto3.client("lambda", region_name=region)
 
     def invoke(event: dict) -> dict:
         response = client.invoke(FunctionName=function_name, InvocationType="RequestResponse",
@@ -145,6 +147,11 @@ def local_invoker(timeout_s: float = DEFAULT_TIMEOUT_S) -> Invoke:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Missing credentials or region, or what AWS refuses, print one line, not a traceback.
+    return run_command("python -m operations.replay", lambda: _replay(argv))
+
+
+def _replay(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m operations.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bucket", required=True, help="the archive bucket (pulumi stack output archiveBucketName)")
     parser.add_argument("--prefix", default=f"{LAMBDA_FAILURE_PREFIX}/",
@@ -154,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--local", action="store_true",
                         help="run the handler in this process (its settings from the environment)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    parser.add_argument("--region", help="the stack's region (default: the --stack file's aws:region)")
+    parser.add_argument("--stack", default="dev", choices=stack_names(),
+                        help="the stack whose aws:region is the default (default dev)")
     parser.add_argument("--attempts", type=int, default=DEFAULT_ATTEMPTS,
                         help=f"tries of a chunk the processor reports failed (default {DEFAULT_ATTEMPTS})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
@@ -161,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.attempts < 1 or args.timeout <= 0:
         parser.error("--attempts must be at least 1 and --timeout above 0")
-    invoke = local_invoker(args.timeout) if args.local else lambda_invoker(args.function)
+    region = args.region or stack_region(args.stack)
+    invoke = local_invoker(args.timeout) if args.local else lambda_invoker(args.function, region)
     try:
-        sent = replay(boto3.client("s3"), args.bucket, args.prefix, invoke, args.dry_run, attempts=args.attempts)
+        sent = replay(boto3.client("s3", region_name=region), args.bucket, args.prefix, invoke, args.dry_run, attempts=args.attempts)
     except ReplayError as error:
         print(f"replay stopped: {error}", file=sys.stderr)
         return 1
