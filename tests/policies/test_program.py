@@ -70,6 +70,14 @@ def test_check_exits_zero_for_a_clean_stack_and_prints_json(capsys):
     assert report["mandatoryViolations"] == 0 and set(report["results"]) == {"preview", "update"}
 
 
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_stack_without_its_own_trail_passes_the_default_levels(mode):
+    """auditTrail: none: no trail bucket; the archive still logs its requests, the log bucket is still exempt."""
+    run = run_program("dev", preview=MODES[mode], config_overrides={"auditTrail": "none"})
+    result = policy_check.check_run(run, {})
+    assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.mandatory] == []
+
+
 def test_check_runs_with_the_default_levels_on_request(capsys):
     assert policy_check.main(["--stack", "dev", "--update", "--default-levels", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -1,6 +1,8 @@
 """CloudTrail, its bucket, its CloudWatch Logs delivery with the CIS alarms, Object Lock
 in prod, and the server access logs of the stack's buckets."""
 
+import json
+
 import pulumi
 import pytest
 
@@ -217,3 +219,16 @@ def test_audit_settings_are_validated_with_the_key_named(overrides, key, allowed
     problems = [line for line in str(raised.value).splitlines() if f"config `{key}` = " in line]
     assert len(problems) == 1 and f"is not allowed: {allowed}" in problems[0], str(raised.value)
     assert str(overrides[key]) in problems[0]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_key_policy_lets_cloudwatch_logs_use_the_key_for_the_trail_group(stacks, stack):
+    run = stacks[stack]
+    group_arn = f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:{TRAIL_GROUP_NAME.format(suffix=stack)}"
+    logs_grants = [s for s in json.loads(run.one("aws:kms/key:Key").inputs["policy"])["Statement"]
+                   if str(s.get("Principal", {}).get("Service", "")).startswith("logs.")]
+    assert logs_grants, "the key policy has no statement for CloudWatch Logs"
+    for grant in logs_grants:
+        values = [v for keys in grant["Condition"].values() for vs in keys.values()
+                  for v in (vs if isinstance(vs, list) else [vs])]
+        assert group_arn in values, f"{grant.get('Sid')}: CloudWatch Logs cannot encrypt {group_arn}: {values}"
