@@ -63,6 +63,7 @@ import base64
 import math
 import struct
 from array import array
+from operator import mul
 
 from handler import layout
 from handler.detector_settings import DetectorSettings
@@ -231,10 +232,11 @@ class SensorModel:
 class JointModel:
     """Covariance of a fixed set of sensors' standardised level deviations."""
 
-    __slots__ = ("sensors", "n", "cov", "_inverse")
+    __slots__ = ("sensors", "names", "n", "cov", "_inverse")
 
     def __init__(self, sensors: tuple[str, ...], n: int = 0, cov: list[float] | None = None) -> None:
         self.sensors = sensors
+        self.names = frozenset(sensors)
         self.n = n  # updates learned
         size = len(sensors)
         # Lower triangle, row by row: cov[i * (i + 1) // 2 + j] for j <= i.
@@ -434,7 +436,7 @@ class Detector:
         joint_flag = None
         joint_named: set[str] = set()
         joint = model.joint
-        if joint is None or len(joint.sensors) != len(values) or not all(name in values for name in joint.sensors):
+        if joint is None or values.keys() != joint.names:
             # Another set of sensors: a model of this set, learned afresh (a single sensor has none).
             joint = model.joint = JointModel(tuple(sorted(values))) if len(values) > 1 else None
         u = None
@@ -442,8 +444,9 @@ class Detector:
         if joint is not None and len(deviations) == len(values):
             u = [deviations[name] for name in joint.sensors]
             if joint.n >= warmup - self._half_learned:
-                score, named = _joint_score(joint, u)
+                score, contributions = _joint_score(joint, u)
                 if score > s.jointZ:
+                    named = _contributors(joint.sensors, contributions)
                     joint_flag = (score / s.jointZ, named)
                     joint_named = set(named)
                 # It learns only from readings well inside normal, so a broken correlation
@@ -586,33 +589,30 @@ def _outside(x: float, bounds: tuple[float, float]) -> float:
     return (low - x) / span if x < low else (x - high) / span
 
 
-def _joint_score(joint: JointModel, u: list[float]) -> tuple[float, tuple[str, ...]]:
-    """T-squared of u as a standard normal score (Wilson-Hilferty), and the sensors contributing most."""
-    inverse = joint.inverse()
-    size = len(u)
-    contributions = []
-    t2 = 0.0
-    for i in range(size):
-        row = inverse[i]
-        pu = 0.0
-        for j in range(size):
-            pu += row[j] * u[j]
-        c = u[i] * pu
-        t2 += c
-        contributions.append(c)
+def _joint_score(joint: JointModel, u: list[float]) -> tuple[float, list[float]]:
+    """T-squared of u as a standard normal score (Wilson-Hilferty), and each sensor's share of T-squared."""
+    pu = [sum(map(mul, row, u)) for row in joint.inverse()]
+    contributions = list(map(mul, u, pu))
+    t2 = sum(contributions)
     if t2 <= 0.0:
-        return 0.0, ()
+        return 0.0, contributions
     # (T2/k)^(1/3) is close to normal with mean 1 - 2/(9k) and variance 2/(9k).
+    size = len(u)
     v = 2.0 / (9.0 * size)
-    score = ((t2 / size) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v)
-    order = sorted(range(size), key=lambda i: (-contributions[i], i))
+    return ((t2 / size) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v), contributions
+
+
+def _contributors(sensors: tuple[str, ...], contributions: list[float]) -> tuple[str, ...]:
+    """The sensors whose contributions make up JOINT_NAMED_SHARE of T-squared (at most JOINT_MAX_NAMED)."""
+    t2 = sum(contributions)
+    order = sorted(range(len(sensors)), key=lambda i: (-contributions[i], i))
     named, total = [], 0.0
     for i in order[:JOINT_MAX_NAMED]:
-        named.append(joint.sensors[i])
+        named.append(sensors[i])
         total += contributions[i]
         if total >= JOINT_NAMED_SHARE * t2:
             break
-    return score, tuple(sorted(named))
+    return tuple(sorted(named))
 
 
 def _inverse_spd(lower: list[float], size: int, ridge: float) -> list[list[float]]:
