@@ -402,7 +402,7 @@ def summary_lines(run: Replay, score: LabelScore | None) -> list[str]:
     by_kind: dict[str, int] = {}
     for item in episodes:
         by_kind[item["kind"]["S"]] = by_kind.get(item["kind"]["S"], 0) + 1
-    changed = {name: value for name, value in config.anomaly_settings.items()}
+    changed = config.anomaly_settings  # what the stack and --setting set; the rest are the defaults
     lines = [
         f"file: {series.path}",
         f"read as: {series.encoding}, {('decimal commas accepted, ' if series.decimal_comma else '')}"
@@ -521,7 +521,7 @@ def plot_device(run: Replay, device: str, path: Path) -> None:
                               series.time_format.description else f", {zone}") + ")", fontsize=8)
     axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes[-1, 0].xaxis.get_major_locator()))
     kinds = sorted({item["kind"]["S"] for item in episodes})
-    figure.suptitle(f"{device} ({series.path.name}): {len(episodes)} episodes"
+    figure.suptitle(f"{device} ({series.path.name}): {len(episodes)} episode{'' if len(episodes) == 1 else 's'}"
                     + (f" ({', '.join(kinds)})" if kinds else "") + ", shaded on the sensors involved", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

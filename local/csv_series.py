@@ -85,7 +85,8 @@ class Refusals:
 class TimeFormat:
     """How a file writes time. `parse` returns epoch ms or None; `format` writes ms as the file would."""
 
-    description = ""
+    name = ""          # what the format is, short: refusals name it
+    description = ""   # with its time zone: the summary and the plot's axis say it
 
     def parse(self, text: str) -> int | None:
         raise NotImplementedError
@@ -101,7 +102,7 @@ class TimeFormat:
 class EpochFormat(TimeFormat):
     def __init__(self, scale: int) -> None:
         self.scale = scale  # ms per unit
-        self.description = "epoch milliseconds" if scale == 1 else "epoch seconds"
+        self.name = self.description = "epoch milliseconds" if scale == 1 else "epoch seconds"
 
     def parse(self, text: str) -> int | None:
         try:
@@ -137,10 +138,16 @@ class ClockFormat(TimeFormat):
         fraction = re.search(r"[.,](\d+)", sample[19:]) if pattern is None else None
         self.fraction_digits = min(len(fraction.group(1)), 6) if fraction else 0
         if pattern:
-            self.description = f"strptime {pattern!r}"
+            self.name = f"strptime {pattern!r}"
         else:
-            self.description = "ISO 8601" if self.separator == "T" else "YYYY-MM-DD hh:mm:ss"
-        self.description += ", with its offset" if self.aware else f", in {zone_name}"
+            self.name = "ISO 8601" if self.separator == "T" else "YYYY-MM-DD hh:mm:ss"
+        self.description = self.name
+        if self.aware:
+            offset = first.utcoffset()
+            shown = "UTC" if not offset else datetime(2000, 1, 1, tzinfo=first.tzinfo).strftime("%z")
+            self.description += f", with its offset (written back at {shown}, the first row's)"
+        else:
+            self.description += f", in {zone_name}"
 
     def _datetime(self, text: str) -> datetime | None:
         try:
@@ -535,7 +542,7 @@ def _read_rows(series: Series, header: list[str], time_index: int, device_index:
                 continue
             timestamp = parse_time(text)
             if timestamp is None:
-                refuse(f"rows whose time is not {series.time_format.description}", line)
+                refuse(f"rows whose time is not {series.time_format.name}", line)
                 continue
             if device_index is None:
                 device_number = 0

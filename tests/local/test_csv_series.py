@@ -152,7 +152,7 @@ def test_refused_rows_are_counted_by_reason_with_their_first_lines(tmp_path):
     assert series.refused.counts == {
         "rows with a non-numeric value (first in 'temperature')": 2,
         "rows without a time": 1,
-        "rows whose time is not ISO 8601, with its offset": 1,
+        "rows whose time is not ISO 8601": 1,
         "rows with 2 fields, the header has 3": 1,
         "rows without any sensor value": 1,
     }
