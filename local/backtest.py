@@ -341,14 +341,7 @@ def score_labels(run: Replay) -> LabelScore:
         actual = [series.labels[row] == 1 for row in labeled]
         pointwise.add(predicted[warmup:], actual[warmup:])
         everything.add([True] * len(actual[warmup:]), actual[warmup:])
-        windows, first = [], None
-        for index, flag in enumerate(actual + [False]):
-            if flag and first is None:
-                first = index
-            elif not flag and first is not None:
-                windows.append((first, index - 1))
-                first = None
-        score = score_events(predicted, windows, min(warmup, len(predicted)))
+        score = score_events(predicted, _runs(actual), min(warmup, len(predicted)))
         events = EventScore(events.events + score.events, events.hits + score.hits,
                             events.windows + score.windows, events.windows_hit + score.windows_hit)
     return LabelScore(series.labels_column, warmup, pointwise, everything, events, unlabeled)
@@ -529,6 +522,7 @@ def plot_device(run: Replay, device: str, path: Path) -> None:
 
 
 def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """Consecutive true flags as (first, last) index ranges: labeled windows, shaded label bars."""
     runs, first = [], None
     for index, flag in enumerate(flags + [False]):
         if flag and first is None:

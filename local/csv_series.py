@@ -508,6 +508,15 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
 
 def _read_rows(series: Series, header: list[str], time_index: int, device_index: int | None,
                labels_index: int | None, options: ReadOptions) -> None:
+    try:
+        _read_lines(series, header, time_index, device_index, labels_index, options)
+    except csv.Error as error:
+        raise CsvError(f"{series.path}: unreadable near line {series.rows_read + series.blank_lines + 2} "
+                       f"({error}): check the quoting there, or export again") from None
+
+
+def _read_lines(series: Series, header: list[str], time_index: int, device_index: int | None,
+                labels_index: int | None, options: ReadOptions) -> None:
     width = len(header)
     parse_time = series.time_format.parse
     decimal_comma = series.decimal_comma
@@ -523,8 +532,8 @@ def _read_rows(series: Series, header: list[str], time_index: int, device_index:
         devices[device] = 0
     last_time: dict[int, int] = {}
     times, lines, device_of, labels = series.times, series.lines, series.device_index, series.labels
-    with series.path.open(newline="", encoding=series.encoding) as handle:
-        reader = csv.reader(handle, delimiter=series.separator)
+    with series.path.open("rb") as handle:
+        reader = csv.reader(_decoded(handle, series), delimiter=series.separator)
         next(reader, None)
         line = 1
         for cells in reader:
@@ -598,6 +607,17 @@ def _read_rows(series: Series, header: list[str], time_index: int, device_index:
             if labels_index is not None:
                 labels.append(_label(cells[labels_index]))
     series.devices = list(devices)
+
+
+def _decoded(handle, series: Series):
+    """The file's lines as text, decoded one by one: a line in another encoding than the sample's is named."""
+    encoding = series.encoding
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError:
+            raise CsvError(f"{series.path}: line {number} is not {encoding} text, as the lines before it are: export "
+                           "the whole file in one encoding, UTF-8 preferably") from None
 
 
 def _label(text: str) -> int:

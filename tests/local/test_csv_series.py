@@ -190,6 +190,15 @@ def test_missing_files_and_folders_are_named(tmp_path):
         read_series(tmp_path)
 
 
+def test_an_encoding_change_past_the_sample_is_named_with_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("local.csv_series.SNIFF_BYTES", 200)
+    lines = ["time,temperature"] + [f"2026-03-09T10:00:{i:02d}Z,{i}" for i in range(20)] + ["2026-03-09T10:01:00Z,\xb0"]
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+    with pytest.raises(CsvError, match=r"mixed.csv: line 22 is not utf-8-sig text, as the lines before it are: export the whole file"):
+        read_series(path)
+
+
 def test_windows_1252_exports_are_read(tmp_path):
     path = write(tmp_path, "time;Temperatur (°C)\n2026-03-09 10:00:00;21,5\n", encoding="cp1252")
     series = read_series(path)
