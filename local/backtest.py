@@ -579,7 +579,7 @@ def backtest_file(path: Path, output: Path, options: ReadOptions, config: RunCon
 
 
 def parser() -> argparse.ArgumentParser:
-    command = argparse.ArgumentParser(prog="python -m local.backtest", description=__doc__.split("\n\n")[0],
+    command = argparse.ArgumentParser(prog="python -m local.backtest", description=__doc__,
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
     command.add_argument("--output", type=Path, help="folder of the results (default backtest-results/<file stem>/; "
