@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -484,7 +485,9 @@ def plot_device(run: Replay, device: str, path: Path) -> None:
             usable = len(values) // step * step
             buckets = values[:usable].reshape(-1, step)
             shown_times = np.repeat(times[:usable:step], 2)
-            shown = np.column_stack([np.nanmin(buckets, axis=1), np.nanmax(buckets, axis=1)]).ravel()
+            with warnings.catch_warnings():  # a bucket of empty cells is a gap in the line, not a problem
+                warnings.simplefilter("ignore", RuntimeWarning)
+                shown = np.column_stack([np.nanmin(buckets, axis=1), np.nanmax(buckets, axis=1)]).ravel()
         else:
             shown_times, shown = times, values
         axis.plot([to_datetime(int(t)) for t in shown_times], shown, linewidth=0.7, color="#3366aa")

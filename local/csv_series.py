@@ -388,7 +388,10 @@ def _time_column(header: list[str], first_cells: list[list[str]], options: ReadO
         if wanted in names:
             return names.index(wanted)
     for index, name in enumerate(names):
-        if "time" in name or "date" in name:
+        # `Sample Time`, `Date/Time (UTC)`; but not `Last Update` unless it holds times.
+        cells = [row[index].strip() for row in first_cells if row[index].strip()]
+        if ("time" in name or "date" in name) and cells and all(
+                _clock_like(cell, options.time_format) or _epoch_like(cell) for cell in cells):
             return index
     # No name says time: a first column of calendar times is one.
     cells = [row[0].strip() for row in first_cells if row and row[0].strip()]
@@ -404,6 +407,11 @@ def _clock_like(text: str, pattern: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _epoch_like(text: str) -> bool:
+    # 1e8 s is 1973: smaller numbers in a column named like time are counts or durations.
+    return bool(_NUMBER.match(text)) and float(text) >= 1e8
 
 
 def _number(text: str, decimal_comma: bool) -> float | None:
@@ -466,6 +474,8 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
         if index in ignored:
             ignored_columns.append(name)
             continue
+        if not name and not any(row[index].strip() for row in first_cells):
+            continue  # the empty field after a trailing separator
         if index in overrides:
             sensors.append(SensorColumn(name, index, overrides[index], split_unit(name)[1], "--sensor"))
             continue

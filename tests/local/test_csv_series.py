@@ -203,3 +203,15 @@ def test_windows_1252_exports_are_read(tmp_path):
     path = write(tmp_path, "time;Temperatur (°C)\n2026-03-09 10:00:00;21,5\n", encoding="cp1252")
     series = read_series(path)
     assert series.encoding == "cp1252" and series.sensors[0].unit == "°C" and series.sensors[0].values[0] == 21.5
+
+
+def test_a_column_named_like_time_is_the_time_column_only_if_it_holds_times(tmp_path):
+    text = "Last Update,Sample Time,level\n3,2026-03-09T10:00:00Z,1\n4,2026-03-09T10:00:01Z,2\n"
+    series = read_series(write(tmp_path, text))
+    assert series.time_column == "Sample Time"
+    assert [column.sensor for column in series.sensors] == ["last_update", "level"]
+
+
+def test_the_empty_field_after_a_trailing_separator_is_no_sensor(tmp_path):
+    series = read_series(write(tmp_path, "time;level;\n2026-03-09 10:00:00;1;\n2026-03-09 10:00:01;2;\n"))
+    assert [column.sensor for column in series.sensors] == ["level"]
