@@ -1,14 +1,21 @@
-"""Processor benchmark: the pure path's speed, AWS calls per batch against a naive
-baseline, and import time.
+"""Processor benchmark: the pure path's speed, AWS calls and write units per batch against
+a naive baseline, the scale scenarios, and import time.
 
-    python -m bench.processor [--repeat 5] [--naive-records 10000]
+    python -m bench.processor [--repeat 5] [--naive-records 2000] [--skip-scenarios]
 
-1. Pure path (decode, validate, detect, aggregate) on a 10,000-record batch
-   from 100 devices, one core, median of --repeat runs: records per second.
-2. The real handler against moto's server on loopback, counting AWS calls per
-   batch (botocore event hooks) and wall time; in the same run a naive
-   baseline that writes every reading with its own put_item and put_object.
-3. Importing the handler's modules in a fresh interpreter where boto3 and
+1. Pure path (decode, validate, plan: windows, detection, episodes, items) on a
+   10,000-record batch from 100 devices with 4 sensors, and with 8 sensors,
+   one core, median of --repeat runs: readings per second.
+2. The real handler against moto's server on loopback: calls per batch (counted
+   by botocore hooks, and as the processor reports them), write units, items,
+   largest item, wall time; in the same run a naive baseline that writes every
+   reading with its own put_item and put_object.
+3. Scenarios, each reporting calls, items, largest item size and readings lost
+   (table readings against readings sent, must be 0): one device at 1,000
+   readings/s beside 100 devices at 1/s for 2 minutes of device time; 5,000
+   devices in one batch; two invocations on one shard at once, sharing devices
+   and minutes.
+4. Importing the handler's modules in a fresh interpreter where boto3 and
    botocore cannot be imported at all, median of --repeat; creating the two
    clients is timed separately.
 """
@@ -23,14 +30,14 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
-from handler.aggregation import Window, window_start
-from handler.detection import DeviceState
+from handler.core import Planner, sort_batch
+from handler.detection import Detector
 from handler.message_format import build_message, project, telemetry_topic
-from handler.processor import BatchReport, Processor
-from handler.records import Reading, parse_record
+from handler.records import parse_record
 from handler.settings import load
 from simulation.series import generate_fleet, iter_readings
 
@@ -39,58 +46,66 @@ RECORDS = 10_000
 START_MS = 1_795_081_600_000
 # Records as the dev stack's topic rule forwards them.
 STACK_SUFFIX = "dev"
+SHARD = "shardId-000000000000"
 WRITE_OPERATIONS = {"PutObject", "BatchWriteItem", "TransactWriteItems", "PutItem", "UpdateItem"}
+EXTRA_SENSORS = ("current", "voltage", "flow_rate", "accel1_rms")
 
 
-def kinesis_batch(records: int = RECORDS, devices: int = DEVICES, first_sequence: int = 10**20) -> list[dict]:
-    fleet = generate_fleet(devices, records // devices, seed=3, events_per_device=1)
-    batch = []
-    for offset, (device_id, timestamp_ms, values) in enumerate(iter_readings(fleet, START_MS)):
+class Records:
+    """Kinesis records as the topic rule puts them, numbered in shard order."""
+
+    def __init__(self, first_sequence: int = 10**20) -> None:
+        self.next_sequence = first_sequence
+
+    def record(self, device_id: str, timestamp_ms: int, values: dict[str, float]) -> dict:
         payload = json.dumps(build_message(device_id, timestamp_ms, values)).encode()
         data, partition_key = project(telemetry_topic(STACK_SUFFIX, device_id), payload, timestamp_ms + 150,
                                       suffix=STACK_SUFFIX)
-        sequence = str(first_sequence + offset)
-        batch.append({"kinesis": {"data": base64.b64encode(data).decode(), "sequenceNumber": sequence,
-                                  "partitionKey": partition_key, "approximateArrivalTimestamp": timestamp_ms / 1000},
-                      "eventID": f"shardId-000000000000:{sequence}"})
+        sequence = str(self.next_sequence)
+        self.next_sequence += 1
+        return {"kinesis": {"data": base64.b64encode(data).decode(), "sequenceNumber": sequence,
+                            "partitionKey": partition_key, "approximateArrivalTimestamp": (timestamp_ms + 150) / 1000},
+                "eventID": f"{SHARD}:{sequence}"}
+
+
+def kinesis_batch(records: int = RECORDS, devices: int = DEVICES, extra_sensors: int = 0) -> list[dict]:
+    fleet = generate_fleet(devices, records // devices, seed=3, events_per_device=1)
+    numbering = Records()
+    batch = []
+    for device_id, timestamp_ms, values in iter_readings(fleet, START_MS):
+        values = dict(values)
+        for index, name in enumerate(EXTRA_SENSORS[:extra_sensors]):
+            values[name] = round(values["temperature"] * (index + 1.5) + (timestamp_ms % 997) / 100, 3)
+        batch.append(numbering.record(device_id, timestamp_ms, values))
     return batch
 
 
-def pure_path(processor: Processor, records: list[dict]) -> int:
-    """What the handler does with a batch before any AWS call, on fresh windows and states."""
-    parsed = [parse_record(record) for record in records]
-    readings = [p for p in parsed if isinstance(p, Reading)]
-    unique = Processor._drop_repeats_within_batch(readings, BatchReport())
-    windows: dict[tuple[str, int], Window] = {}
-    new_ids = set()
-    for reading in unique:
-        key = (reading.device_id, window_start(reading.timestamp_ms))
-        window = windows.get(key)
-        if window is None:
-            window = windows[key] = Window(start_ms=key[1])
-        if window.add(reading.timestamp_ms, reading.values):
-            new_ids.add(id(reading))
-    states = {r.device_id: DeviceState() for r in unique}
-    anomalies, _ = processor._detect(unique, new_ids, states)
-    return len(unique)
+def _planner() -> Planner:
+    settings = load({"METRICS_TABLE_NAME": "t", "ARCHIVE_BUCKET_NAME": "b", "METRICS_TTL_DAYS": "30"})
+    return Planner(Detector(dict(settings.sensor_limits), settings.detector), settings.ttl_days)
 
 
-def bench_pure(repeat: int) -> str:
-    environment = {"METRICS_TABLE_NAME": "t", "ARCHIVE_BUCKET_NAME": "b", "METRICS_TTL_DAYS": "30"}
-    processor = Processor(load(environment), table=None, archive=None)
-    records = kinesis_batch()
+def pure_path(planner: Planner, records: list[dict]) -> int:
+    """What the handler does with a batch between its read and its writes, on an empty table."""
+    plans = planner.plan(sort_batch([parse_record(record) for record in records]), {})
+    return sum(len(plan.applied) for plan in plans)
+
+
+def bench_pure(repeat: int, extra_sensors: int) -> str:
+    planner = _planner()
+    records = kinesis_batch(extra_sensors=extra_sensors)
     times, cpu_times = [], []
     for _ in range(repeat):
         started, cpu_started = time.perf_counter(), time.process_time()
-        processed = pure_path(processor, records)
+        processed = pure_path(planner, records)
         times.append(time.perf_counter() - started)
         cpu_times.append(time.process_time() - cpu_started)
-    assert processed == RECORDS
+    assert processed == RECORDS, processed
     median, cpu_median = statistics.median(times), statistics.median(cpu_times)
     # CPU time too: on a shared machine, wall time also counts other processes' turns.
-    return (f"pure path: {RECORDS} records, {DEVICES} devices, 4 sensors each: median {median * 1000:.1f} ms "
-            f"= {RECORDS / median:,.0f} records/s wall (min {min(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms, "
-            f"{repeat} runs); CPU time median {cpu_median * 1000:.1f} ms = {RECORDS / cpu_median:,.0f} records/s")
+    return (f"pure path, {4 + extra_sensors} sensors: {RECORDS} readings, {DEVICES} devices: median "
+            f"{median * 1000:.1f} ms = {RECORDS / median:,.0f} readings/s wall ({repeat} runs, min "
+            f"{min(times) * 1000:.1f} ms); CPU median {cpu_median * 1000:.1f} ms = {RECORDS / cpu_median:,.0f}/s")
 
 
 class CallCounter:
@@ -100,74 +115,202 @@ class CallCounter:
     def __call__(self, model, **_) -> None:
         self.calls[model.name] += 1
 
-    def attach(self, client) -> None:
-        client.meta.events.register("before-call.*.*", self)
+    def writes(self) -> int:
+        return sum(n for name, n in self.calls.items() if name in WRITE_OPERATIONS)
 
 
-def bench_aws(naive_records: int) -> list[str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
+class Context:
+    function_name = "bench"
 
-    from offline.local_aws import provision_stack
+    def __init__(self, seconds: float = 900) -> None:
+        self.ends = time.monotonic() + seconds
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="ap-southeast-1",
-                      AWS_ENDPOINT_URL=endpoint)
-    pipeline = provision_stack("dev", endpoint)
-    os.environ.update(pipeline.function_environment)
-    from handler import index
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends - time.monotonic()) * 1000))
 
-    counter = CallCounter()
-    counter.attach(index.PROCESSOR.table.client)
-    counter.attach(index.PROCESSOR.archive.client)
 
-    class Context:
-        function_name = "bench"
+class LocalStack:
+    """moto's server with the dev stack's table and bucket, and the real handler pointed at it."""
 
-        @staticmethod
-        def get_remaining_time_in_millis() -> int:
-            return 900_000
+    def __init__(self) -> None:
+        import boto3
+        from moto.server import ThreadedMotoServer
 
+        from local.moto_server import patch_moto
+        from offline.local_aws import provision_stack
+
+        patch_moto()  # as the local run and the tests serve moto
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("handler").setLevel(logging.WARNING)
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                          AWS_DEFAULT_REGION="ap-southeast-1", AWS_ENDPOINT_URL=endpoint)
+        self.pipeline = provision_stack("dev", endpoint)
+        os.environ.update(self.pipeline.function_environment)
+        from handler import index, metrics
+
+        metrics.set_sink(lambda text: None)  # the handler's EMF lines are not the benchmark's output
+        self.index = index
+        self.counter = CallCounter()
+        boto3.DEFAULT_SESSION or boto3.setup_default_session()
+        # Every client the handler creates from here on counts its calls.
+        boto3.DEFAULT_SESSION.events.register("before-call.*.*", self.counter)
+        self.dynamodb = boto3.client("dynamodb")
+        self.s3 = boto3.client("s3")
+
+    def clear(self) -> None:
+        table = self.pipeline.table_name
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                self.dynamodb.delete_item(TableName=table, Key={"device_id": item["device_id"], "sk": item["sk"]})
+        bucket = self.pipeline.archive_bucket
+        versions = self.s3.list_object_versions(Bucket=bucket)
+        for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            self.s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+        self.counter.calls.clear()
+
+    def deliver(self, records: list[dict]):
+        """The processor on one batch, as handler.index runs it; its report (calls, write units) with it."""
+        from handler.storage import Deadline
+
+        report = self.index.PROCESSOR.process(records, Deadline(Context().get_remaining_time_in_millis))
+        return report
+
+    def stored_readings(self) -> tuple[int, int]:
+        """(readings in the table's windows, items in the table)."""
+        readings = items = 0
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.pipeline.table_name):
+            for item in page["Items"]:
+                items += 1
+                if item["sk"]["S"].endswith("#metrics"):
+                    readings += int(item["reading_count"]["N"])
+        return readings, items
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def bench_aws(stack: LocalStack, naive_records: int) -> list[str]:
+    stack.clear()
     records = kinesis_batch()
-    sys.stdout, real_stdout = open(os.devnull, "w"), sys.stdout  # the handler's EMF lines
-    try:
-        started = time.perf_counter()
-        response = index.handler({"Records": records}, Context())
-        handler_seconds = time.perf_counter() - started
-    finally:
-        sys.stdout.close()
-        sys.stdout = real_stdout
-    assert response == {"batchItemFailures": []}, response
-    items = boto3.client("dynamodb").scan(TableName=pipeline.table_name, Select="COUNT")["Count"]
-    writes = sum(n for name, n in counter.calls.items() if name in WRITE_OPERATIONS)
-    expected = f"1 PutObject + ceil({items}/25) = {1 + -(-items // 25)}"
+    started = time.perf_counter()
+    report = stack.deliver(records)
+    handler_seconds = time.perf_counter() - started
+    assert report.failed_from is None, report.failure
+    readings, items = stack.stored_readings()
+    writes = stack.counter.writes()
+    hooks = dict(sorted(stack.counter.calls.items()))
+    budget = 1 + -(-items // 25)
+
+    naive_counter = CallCounter()
+    import boto3
 
     naive = boto3.client("dynamodb"), boto3.client("s3")
-    naive_counter = CallCounter()
     for client in naive:
-        naive_counter.attach(client)
+        client.meta.events.register("before-call.*.*", naive_counter)
     started = time.perf_counter()
     for record in records[:naive_records]:
         message = json.loads(base64.b64decode(record["kinesis"]["data"]))
-        naive[0].put_item(TableName=pipeline.table_name, Item={
+        naive[0].put_item(TableName=stack.pipeline.table_name, Item={
             "device_id": {"S": "naive-" + message["device_id"]}, "sk": {"S": str(message["timestamp"])},
             "readings": {"S": json.dumps(message["readings"])}})
-        naive[1].put_object(Bucket=pipeline.archive_bucket, Key=f"naive/{record['kinesis']['sequenceNumber']}.json",
+        naive[1].put_object(Bucket=stack.pipeline.archive_bucket, Key=f"naive/{record['kinesis']['sequenceNumber']}.json",
                             Body=json.dumps(message).encode())
     naive_seconds = (time.perf_counter() - started) * RECORDS / naive_records
-    server.stop()
-    naive_writes = sum(naive_counter.calls.values()) * RECORDS // naive_records
+    naive_writes = naive_counter.writes() * RECORDS // naive_records
     return [
-        f"handler on moto: {RECORDS} records in {handler_seconds:.2f} s; calls: {dict(sorted(counter.calls.items()))}; "
-        f"writes {writes} (target {expected} items written: windows, anomalies, states)",
-        f"naive baseline (put_item + put_object per reading, measured on {naive_records} records, scaled to "
+        f"handler on moto: {RECORDS} readings, {DEVICES} devices in {handler_seconds:.2f} s; calls (hooks) {hooks}; "
+        f"as reported {dict(sorted(report.calls.counts.items()))}; writes {writes}, budget 1 PutObject + "
+        f"ceil({items} items/25) = {budget}; write units {report.calls.write_units}; largest item "
+        f"{report.calls.largest_item_bytes:,} bytes; readings lost {RECORDS - readings}",
+        f"naive baseline (put_item + put_object per reading, measured on {naive_records} readings, scaled to "
         f"{RECORDS}): {naive_writes} writes, {naive_seconds:.1f} s",
         f"ratio: {naive_writes / writes:.0f}x fewer writes, {naive_seconds / handler_seconds:.1f}x less time",
     ]
+
+
+def _scenario_line(name: str, stack: LocalStack, sent: int, batches: int, reports: list, seconds: float) -> str:
+    readings, items = stack.stored_readings()
+    calls = Counter()
+    for report in reports:
+        calls.update(report.calls.counts)
+    write_units = sum(report.calls.write_units for report in reports)
+    largest = max(report.calls.largest_item_bytes for report in reports)
+    return (f"{name}: {sent:,} readings in {batches} batches, {seconds:.1f} s; calls {dict(sorted(calls.items()))}; "
+            f"write units {write_units:,}; items {items:,}; largest item {largest:,} bytes; "
+            f"readings lost {sent - readings}")
+
+
+def _deliver_all(stack: LocalStack, records: list[dict], batch_size: int) -> list:
+    reports = []
+    for start in range(0, len(records), batch_size):
+        batch = records[start : start + batch_size]
+        for _ in range(10):  # the mapping's retries from the reported record (the batch's first)
+            report = stack.deliver(batch)
+            reports.append(report)
+            if report.failed_from is None:
+                break
+    return reports
+
+
+def scenario_fast_device(stack: LocalStack, seconds: int = 120, batch_size: int = 500) -> str:
+    """One device at 1,000 readings/s (1 ms apart) among 100 devices at 1 reading/s."""
+    stack.clear()
+    numbering = Records()
+    records = []
+    for second in range(seconds):
+        base = START_MS - seconds * 1000 + second * 1000
+        for d in range(100):
+            records.append(numbering.record(f"press-{d:03d}", base + d, {"temperature": 70.0 + (second % 7) * 0.1}))
+        for ms in range(1000):
+            records.append(numbering.record("spindle-fast", base + ms, {"vibration": 4.0 + (ms % 13) * 0.01}))
+    started = time.perf_counter()
+    reports = _deliver_all(stack, records, batch_size)
+    return _scenario_line(f"fast device: 1 at 1,000/s + 100 at 1/s, {seconds} s of device time, batches of "
+                          f"{batch_size}", stack, len(records), -(-len(records) // batch_size), reports,
+                          time.perf_counter() - started)
+
+
+def scenario_many_devices(stack: LocalStack, devices: int = 5_000) -> str:
+    stack.clear()
+    numbering = Records()
+    records = [numbering.record(f"dev-{d:05d}", START_MS - 60_000 + d % 1000, {"temperature": 70.0, "vibration": 4.0})
+               for d in range(devices)]
+    started = time.perf_counter()
+    reports = _deliver_all(stack, records, devices)
+    return _scenario_line(f"{devices:,} devices in one batch", stack, devices, 1, reports,
+                          time.perf_counter() - started)
+
+
+def scenario_concurrent(stack: LocalStack, devices: int = 20, readings: int = 60) -> str:
+    """Two invocations on one shard at once (a replay racing the live mapping), sharing devices and minutes."""
+    stack.clear()
+    numbering = Records()
+    records = [numbering.record(f"press-{d:03d}", START_MS - 120_000 + i * 1000, {"temperature": 70.0 + i % 5})
+               for i in range(readings) for d in range(devices)]
+    halves = [records[0::2], records[1::2]]  # interleaved: every window gets readings from both
+    reports: list = []
+    lock = threading.Lock()
+
+    def run(part: list[dict]) -> None:
+        for _ in range(10):
+            report = stack.deliver(part)
+            with lock:
+                reports.append(report)
+            if report.failed_from is None:
+                return
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(half,)) for half in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return _scenario_line(f"two concurrent invocations on one shard, {devices} devices x {readings} readings",
+                          stack, len(records), 2, reports, time.perf_counter() - started)
 
 
 _IMPORT_PROBE = """
@@ -202,15 +345,24 @@ def bench_imports(repeat: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python -m bench.processor")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--naive-records", type=int, default=RECORDS)
+    parser.add_argument("--naive-records", type=int, default=2_000)
+    parser.add_argument("--skip-scenarios", action="store_true", help="only the pure path, imports and one batch")
     args = parser.parse_args()
-    print(bench_pure(args.repeat))
+    print(bench_pure(args.repeat, extra_sensors=0), flush=True)
+    print(bench_pure(args.repeat, extra_sensors=4), flush=True)
     for line in bench_imports(args.repeat):
-        print(line)
-    for line in bench_aws(args.naive_records):
-        print(line)
+        print(line, flush=True)
+    stack = LocalStack()
+    try:
+        for line in bench_aws(stack, args.naive_records):
+            print(line, flush=True)
+        if not args.skip_scenarios:
+            for scenario in (scenario_fast_device, scenario_many_devices, scenario_concurrent):
+                print(scenario(stack), flush=True)
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from moto.server import ThreadedMotoServer
 
 from handler import storage
 from handler.message_format import build_message, project, telemetry_topic
+from local.moto_server import patch_moto
 from offline.local_aws import LocalPipeline, provision_stack
 from tests.fault_proxy import FaultProxy
 
@@ -54,6 +55,7 @@ class RunningContext(LambdaContext):
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalPipeline]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    patch_moto()  # the local run's moto fixes: transactions cost what they write, not the table's size
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -48,3 +48,33 @@ def test_a_patched_shard_returns_every_record_once_in_order_from_any_position(ki
     assert [r["Data"] for r in at] == sent[700:]
     assert [r["Data"] for r in after] == sent[701:]
     assert read_all(kinesis, ShardIteratorType="LATEST") == []
+
+
+@pytest.fixture(scope="module")
+def dynamodb(tmp_path_factory):
+    port = free_port()
+    server = start_module("local.moto_server", port, tmp_path_factory.mktemp("moto-ddb") / "moto.log")
+    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="ap-southeast-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    client.create_table(TableName="patched", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    yield client
+    stop(server)
+
+
+def _put(pk: str, version: int, expected: int | None) -> dict:
+    condition = ({"ConditionExpression": "attribute_not_exists(pk)"} if expected is None else
+                 {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": {"N": str(expected)}}})
+    return {"Put": {"TableName": "patched", "Item": {"pk": {"S": pk}, "version": {"N": str(version)}}, **condition}}
+
+
+def test_a_patched_transaction_commits_all_or_nothing_and_names_the_failed_condition(dynamodb):
+    dynamodb.transact_write_items(TransactItems=[_put("a", 1, None), _put("b", 1, None)])
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
+        # "a" would move to 2 and "c" be created, but "b" is not at version 5: nothing of it may stay.
+        dynamodb.transact_write_items(TransactItems=[_put("a", 2, 1), _put("c", 1, None), _put("b", 6, 5)])
+    reasons = [reason["Code"] for reason in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    items = {item["pk"]["S"]: item["version"]["N"] for item in dynamodb.scan(TableName="patched")["Items"]}
+    assert items == {"a": "1", "b": "1"}
