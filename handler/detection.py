@@ -13,28 +13,33 @@ to g need no per-sensor threshold):
 - a short-term level L (EWMA, `levelAlpha`) and a slow baseline B (`baselineAlpha`,
   learned evenly over the first `warmupReadings`, then exponentially);
 - the innovation r = x - L (the reading against the short-term level) and its
-  normal spread: |r| beyond `spikeZ` spreads is a **spike**;
+  normal spread: |r| beyond `spikeZ` spreads is a **spike** (a threshold
+  widened for a sensor whose normal readings have heavy tails);
 - the level deviation d = L - B and its normal spread: beyond `levelZ` is a
-  **level_shift** when it got there within a few level time constants of first
-  moving, a **drift** when it crept there;
+  **level_shift** when the level jumped there (two outliers in a row on one
+  side move L at once) within two level time constants, a **drift** when it
+  crept there;
 - the short-term variance of r against its normal variance: beyond
   `varianceRatio` is a **variance** change;
 - the run of identical values: a run of at least `stuckReadings` and
-  `stuckFactor` times the longest run seen in normal operation is **stuck**, so
-  a quantised or constant sensor (a flow reported in whole l/min, a temperature
-  to 0.1 degrees) that repeats values normally does not fire;
+  `stuckFactor` times the longest run seen in normal operation is **stuck**, on
+  a sensor that normally changes on almost every reading, so a quantised or
+  constant sensor (a flow reported in whole l/min, a temperature to 0.1
+  degrees) that repeats values normally does not fire;
 - hard limits per sensor type: **limit**, from the first reading.
 
-Per device, a joint model of the sensors' standardised level deviations (their
-covariance, so sensors that normally move together do not alarm when they do):
-the Hotelling T-squared of the current deviations, as a standard normal score
-(Wilson-Hilferty), beyond `jointZ` is **multivariate**, with the sensors that
-contribute most.
+Per device, a joint model of the readings' standardised deviations from their
+baselines (their covariance, so sensors that normally move together do not
+alarm when they do): the Hotelling T-squared of the current deviations, as a
+standard normal score (Wilson-Hilferty), beyond `jointZ` is **multivariate**,
+with the sensors that contribute most; reported only when not every sensor it
+names is already in an episode of its own.
 
-The baselines learn only from normal readings: while any test fires on a
-device, its baselines move at a tenth of their rate (`ABSORB_FACTOR`), so a long
-anomaly is not learned as normal within its first hours, while a real change of
-operating point is accepted eventually (and reported as one episode until then).
+The baselines learn from normal readings: while a sensor is abnormal (by its
+own tests or named by the joint model) its baseline and spreads move at a tenth
+of their rate (`ABSORB_FACTOR`), so a long anomaly is not learned as normal
+within its first hours, while a real change of operating point is accepted
+eventually (and reported as one episode until then).
 
 Episodes: a scope (a sensor, or the device for the joint model) opens an
 episode at its first abnormal reading; it stays open while abnormal and closes
