@@ -427,7 +427,7 @@ def summary_lines(run: Replay, score: LabelScore | None) -> list[str]:
     ]
     if run.offset_ms:
         lines.append(f"  (times before 2020 are refused by the message format: sent {run.offset_ms // DAY_MS:,} days "
-                     "later, shown here in the file's own time)")
+                     f"({run.offset_ms:,} ms) later, shown here in the file's own time)")
     lines += [
         "",
         f"episodes: {len(episodes):,}" + (f" ({', '.join(f'{kind} {count}' for kind, count in sorted(by_kind.items()))})"

@@ -20,6 +20,7 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import time as dt_time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -135,12 +136,15 @@ class ClockFormat(TimeFormat):
         self.aware = first is not None and first.tzinfo is not None
         self.shown_zone = first.tzinfo if self.aware else zone
         self.separator = "T" if pattern is None and len(sample) > 10 and sample[10] == "T" else " "
+        self.slashes = pattern is None and sample[4:5] == "/"
         fraction = re.search(r"[.,](\d+)", sample[19:]) if pattern is None else None
         self.fraction_digits = min(len(fraction.group(1)), 6) if fraction else 0
         if pattern:
             self.name = f"strptime {pattern!r}"
         else:
             self.name = "ISO 8601" if self.separator == "T" else "YYYY-MM-DD hh:mm:ss"
+            if self.slashes:
+                self.name = self.name.replace("-", "/") if self.separator == " " else "ISO 8601 with / in dates"
         self.description = self.name
         if self.aware:
             offset = first.utcoffset()
@@ -151,7 +155,7 @@ class ClockFormat(TimeFormat):
 
     def _datetime(self, text: str) -> datetime | None:
         try:
-            return datetime.strptime(text, self.pattern) if self.pattern else datetime.fromisoformat(text)
+            return datetime.strptime(text, self.pattern) if self.pattern else _iso(text)
         except ValueError:
             return None
 
@@ -171,6 +175,8 @@ class ClockFormat(TimeFormat):
         if self.pattern:
             return moment.strftime(self.pattern)
         text = moment.replace(tzinfo=None).isoformat(sep=self.separator, timespec="seconds")
+        if self.slashes:
+            text = text.replace("-", "/", 2)
         if self.fraction_digits or ms % 1000:
             digits = max(self.fraction_digits, 3)
             text += "." + f"{moment.microsecond:06d}"[:digits]
@@ -380,33 +386,66 @@ def _find_column(header: list[str], wanted: str, option: str, where: str) -> int
                    f"{', '.join(map(repr, header))}")
 
 
-def _time_column(header: list[str], first_cells: list[list[str]], options: ReadOptions, where: str) -> int:
+def _time_column(header: list[str], first_cells: list[list[str]], options: ReadOptions,
+                 where: str) -> tuple[int, ...]:
+    """The time column's index, or a date column's and a time column's."""
     if options.time_column:
-        return _find_column(header, options.time_column, "--time-column", where)
+        if "+" in options.time_column and options.time_column not in header:
+            day, clock = options.time_column.split("+", 1)
+            return (_find_column(header, day, "--time-column", where),
+                    _find_column(header, clock, "--time-column", where))
+        return (_find_column(header, options.time_column, "--time-column", where),)
+    if not options.time_format:
+        both = _date_and_time(header, first_cells)
+        if both:
+            return both
     names = [_normalised(name) for name in header]
     for wanted in TIME_NAMES:
         if wanted in names:
-            return names.index(wanted)
+            return (names.index(wanted),)
     for index, name in enumerate(names):
         # `Sample Time`, `Date/Time (UTC)`; but not `Last Update` unless it holds times.
         cells = [row[index].strip() for row in first_cells if row[index].strip()]
         if ("time" in name or "date" in name) and cells and all(
                 _clock_like(cell, options.time_format) or _epoch_like(cell) for cell in cells):
-            return index
+            return (index,)
     # No name says time: a first column of calendar times is one.
     cells = [row[0].strip() for row in first_cells if row and row[0].strip()]
     if cells and all(_clock_like(cell, options.time_format) for cell in cells):
-        return 0
+        return (0,)
     raise CsvError(f"{where}: no time column (none of {', '.join(map(repr, header))} is named like "
                    "time, timestamp or date): name it with --time-column")
 
 
+def _iso(text: str) -> datetime:
+    """ISO 8601, and the `2026/03/09 10:00:00` of many exports."""
+    if text[4:5] == "/" and text[7:8] == "/":
+        text = text.replace("/", "-", 2)
+    return datetime.fromisoformat(text)
+
+
 def _clock_like(text: str, pattern: str | None) -> bool:
     try:
-        datetime.strptime(text, pattern) if pattern else datetime.fromisoformat(text)
+        datetime.strptime(text, pattern) if pattern else _iso(text)
     except ValueError:
         return False
     return True
+
+
+def _date_and_time(header: list[str], first_cells: list[list[str]]) -> tuple[int, int] | None:
+    """A `Date` column of days and a `Time` column of clock times, as PLC loggers write them."""
+    names = [_normalised(name) for name in header]
+    if "date" not in names or "time" not in names:
+        return None
+    day, clock = names.index("date"), names.index("time")
+    pairs = [(row[day].strip(), row[clock].strip()) for row in first_cells if row[day].strip()]
+    try:
+        for date_text, time_text in pairs:
+            _iso(date_text)
+            dt_time.fromisoformat(time_text)
+    except ValueError:
+        return None
+    return (day, clock) if pairs and all(len(date_text) <= 10 for date_text, _ in pairs) else None
 
 
 def _epoch_like(text: str) -> bool:
@@ -450,8 +489,8 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
         raise CsvError(f"{where}: one column only ({header[0][:80]!r}): the file needs a time column and at least "
                        "one sensor column; pass --separator if the fields are separated by something else")
     first_cells = [row for row in sampled[1:] if len(row) == len(header)]
-    time_index = _time_column(header, first_cells, options, where)
-    time_format = detect_time_format([row[time_index].strip() for row in first_cells[:SNIFF_LINES]],
+    time_indices = _time_column(header, first_cells, options, where)
+    time_format = detect_time_format([_time_text(row, time_indices) for row in first_cells[:SNIFF_LINES]],
                                      options.timezone, options.time_format, where)
     device_index = (_find_column(header, options.device_column, "--device-column", where)
                     if options.device_column else None)
@@ -469,7 +508,7 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
     label_columns, text_columns, ignored_columns, sensors = [], [], [], []
     used: set[str] = set(options.sensors)
     for index, name in enumerate(header):
-        if index in (time_index, device_index):
+        if index in time_indices or index == device_index:
             continue
         if index in ignored:
             ignored_columns.append(name)
@@ -503,12 +542,12 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
         raise CsvError(f"{where}: {len(sensors)} sensor columns, a device message carries at most "
                        f"{MAX_SENSORS_PER_READING}: split the file, or leave columns out with --ignore-column")
     sensors.sort(key=lambda column: column.index)
-    series = Series(path=path, separator=separator, encoding=encoding, time_column=header[time_index],
+    series = Series(path=path, separator=separator, encoding=encoding, time_column=" + ".join(header[index] for index in time_indices),
                     time_format=time_format, device_column=header[device_index] if device_index is not None else None,
                     sensors=sensors, label_columns=label_columns, text_columns=text_columns,
                     ignored_columns=ignored_columns, labels_column=header[labels_index] if labels_index is not None
                     else None, decimal_comma=decimal_comma)
-    _read_rows(series, header, time_index, device_index, labels_index, options)
+    _read_rows(series, header, time_indices, device_index, labels_index, options)
     if not len(series):
         reasons = "; ".join(series.refused.lines()) or "no data rows"
         raise CsvError(f"{where}: no row could be read ({reasons}): check the time column ({series.time_column!r}, "
@@ -516,16 +555,23 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
     return series
 
 
-def _read_rows(series: Series, header: list[str], time_index: int, device_index: int | None,
+def _time_text(cells: list[str], indices: tuple[int, ...]) -> str:
+    if len(indices) == 1:
+        return cells[indices[0]].strip()
+    day, clock = (cells[index].strip() for index in indices)
+    return f"{day} {clock}" if day and clock else ""
+
+
+def _read_rows(series: Series, header: list[str], time_indices: tuple[int, ...], device_index: int | None,
                labels_index: int | None, options: ReadOptions) -> None:
     try:
-        _read_lines(series, header, time_index, device_index, labels_index, options)
+        _read_lines(series, header, time_indices, device_index, labels_index, options)
     except csv.Error as error:
         raise CsvError(f"{series.path}: unreadable near line {series.rows_read + series.blank_lines + 2} "
                        f"({error}): check the quoting there, or export again") from None
 
 
-def _read_lines(series: Series, header: list[str], time_index: int, device_index: int | None,
+def _read_lines(series: Series, header: list[str], time_indices: tuple[int, ...], device_index: int | None,
                 labels_index: int | None, options: ReadOptions) -> None:
     width = len(header)
     parse_time = series.time_format.parse
@@ -542,6 +588,7 @@ def _read_lines(series: Series, header: list[str], time_index: int, device_index
         devices[device] = 0
     last_time: dict[int, int] = {}
     times, lines, device_of, labels = series.times, series.lines, series.device_index, series.labels
+    time_index = time_indices[0] if len(time_indices) == 1 else None  # one column: no call per row
     with series.path.open("rb") as handle:
         reader = csv.reader(_decoded(handle, series), delimiter=series.separator)
         next(reader, None)
@@ -555,7 +602,7 @@ def _read_lines(series: Series, header: list[str], time_index: int, device_index
             if len(cells) != width:
                 refuse(f"rows with {len(cells)} fields, the header has {width}", line)
                 continue
-            text = cells[time_index].strip()
+            text = cells[time_index].strip() if time_index is not None else _time_text(cells, time_indices)
             if not text:
                 refuse("rows without a time", line)
                 continue

@@ -215,3 +215,15 @@ def test_a_column_named_like_time_is_the_time_column_only_if_it_holds_times(tmp_
 def test_the_empty_field_after_a_trailing_separator_is_no_sensor(tmp_path):
     series = read_series(write(tmp_path, "time;level;\n2026-03-09 10:00:00;1;\n2026-03-09 10:00:01;2;\n"))
     assert [column.sensor for column in series.sensors] == ["level"]
+
+
+def test_slashed_dates_and_separate_date_and_time_columns(tmp_path):
+    slashed = read_series(write(tmp_path, "Time;level\n2026/03/09 10:00:00;1\n2026/03/09 10:00:01;2\n"))
+    assert list(slashed.times) == [T0_MS, T0_MS + 1000]
+    assert slashed.time_format.format(slashed.times[1]) == "2026/03/09 10:00:01"
+    split = read_series(write(tmp_path, "Date,Time,level\n2026-03-09,10:00:00,1\n2026-03-09,10:00:01.5,2\n,10:00:02,3\n",
+                              name="plc.csv"))
+    assert split.time_column == "Date + Time"
+    assert list(split.times) == [T0_MS, T0_MS + 1500]
+    assert [column.sensor for column in split.sensors] == ["level"]
+    assert split.refused.counts == {"rows without a time": 1}
