@@ -18,9 +18,9 @@ from handler import message_format as fmt
 MAX_READING_MAGNITUDE = 1e12
 # Kinesis's largest record: a bad record is kept whole up to this size.
 MAX_KINESIS_RECORD_BYTES = 1024 * 1024
-# What the topic rule adds to a device's payload (`,"topic_device_id":"<id>","received_at":<ms>`),
-# without the id, with room for a longer receive time and the rule's own spacing.
-_RULE_FIELDS_BYTES = len(f',"{fmt.FIELD_TOPIC_DEVICE_ID}":"","{fmt.FIELD_RECEIVED_AT}":') + 16 + 8
+# The fields the topic rule appends to a device's payload; the size limit is on what the device sent, so
+# their bytes in the record (`,"topic_device_id":"<id>","received_at":<ms>`) are measured per record.
+_RULE_FIELDS = (fmt.FIELD_TOPIC_DEVICE_ID, fmt.FIELD_RECEIVED_AT)
 
 # 2100-01-01T00:00:00Z: any later time (a device timestamp, or a receive or
 # arrival time in a hand-made record) is not a clock reading, and would not fit
@@ -102,7 +102,7 @@ def parse_record(record: dict) -> Reading | Rejected:
     if type(message) is not dict:
         return Rejected("not_object", f"JSON {type(message).__name__}, not an object", raw, shard_id,
                         sequence_number, arrival_ms)
-    if len(raw) > fmt.MAX_RECORD_BYTES + _rule_fields_size(message):
+    if len(raw) > fmt.MAX_RECORD_BYTES and len(raw) - _rule_fields_size(message) > fmt.MAX_RECORD_BYTES:
         return Rejected("too_large", f"{len(raw) - _rule_fields_size(message)} bytes from the device, at most "
                         f"{fmt.MAX_RECORD_BYTES}", raw, shard_id, sequence_number, arrival_ms)
     problem = _validate(message, arrival_ms)
@@ -113,10 +113,9 @@ def parse_record(record: dict) -> Reading | Rejected:
 
 
 def _rule_fields_size(message: dict) -> int:
-    topic_device_id = message.get(fmt.FIELD_TOPIC_DEVICE_ID)
-    if not isinstance(topic_device_id, str):
-        return 0
-    return _RULE_FIELDS_BYTES + len(topic_device_id.encode())
+    """The bytes the rule's fields take in the record, serialised as the rule's compact JSON does."""
+    return sum(len(f',"{name}":') + len(json.dumps(message[name], separators=(",", ":")))
+               for name in _RULE_FIELDS if name in message)
 
 
 _RULE_ADDED = (fmt.FIELD_RECEIVED_AT, fmt.FIELD_TOPIC_DEVICE_ID)

@@ -33,6 +33,8 @@ _RETRYABLE_CODES = frozenset({
 _REPLAN_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 _RESEND_REASONS = frozenset({"None", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded",
                              "InternalServerError"})
+# The version attribute of a window's write (handler/items.py): windows may go ahead of their device's state.
+_WINDOW_VERSION = "reading_count"
 # Read timeouts (seconds) a call may be given; connect timeouts are at most one second.
 _TIMEOUT_TIERS_S = (8.0, 4.0, 2.0, 1.0, 0.5)
 
@@ -192,25 +194,37 @@ class MetricsTable:
 
     @staticmethod
     def pack(groups: list[tuple[str, list[Write]]]) -> list[list[tuple[str, list[Write]]]]:
-        """Transactions of whole groups, at most 100 actions and 4 MB each, in order.
+        """Transactions of at most 100 actions and 4 MB each, in order, ceil(actions/100) of them.
 
-        A group larger than a transaction (a device whose batch spans more than
-        100 minutes) is cut into parts in its order: windows first, state last.
+        A group that does not fit in what is left of a transaction fills it
+        with its leading windows, which may be written before the rest of their
+        device's writes (see docs/processor.md, "Transactions, per device"); its
+        episodes and state stay together in the next transaction. A group larger
+        than a transaction is cut the same way: windows first, state last.
         """
         transactions: list[list[tuple[str, list[Write]]]] = []
         current: list[tuple[str, list[Write]]] = []
         actions = size = 0
         for owner, writes in groups:
-            for part_start in range(0, len(writes), TRANSACTION_ACTIONS_LIMIT):
-                part = writes[part_start : part_start + TRANSACTION_ACTIONS_LIMIT]
+            pending = list(writes)
+            while pending:
+                room = TRANSACTION_ACTIONS_LIMIT - actions
+                if len(pending) <= room:
+                    part = pending
+                else:
+                    windows = 0
+                    while windows < room and pending[windows].version_attribute == _WINDOW_VERSION:
+                        windows += 1
+                    part = pending[:windows] or ([] if current else pending[:TRANSACTION_ACTIONS_LIMIT])
                 part_size = sum(item_size(write.item) for write in part)
-                if current and (actions + len(part) > TRANSACTION_ACTIONS_LIMIT
-                                or size + part_size > TRANSACTION_BYTES_LIMIT):
+                if not part or (current and size + part_size > TRANSACTION_BYTES_LIMIT):
                     transactions.append(current)
                     current, actions, size = [], 0, 0
+                    continue
                 current.append((owner, part))
                 actions += len(part)
                 size += part_size
+                pending = pending[len(part):]
         if current:
             transactions.append(current)
         return transactions
@@ -258,6 +272,9 @@ class MetricsTable:
                 outcome.replan |= replan
                 for owner, code in refused.items():
                     outcome.refused[owner] = f"{self.table_name} refused the write: {code}"
+                # Their later parts (a group cut over transactions) belong to a plan that no longer holds.
+                queue = [kept for kept in ([(owner, part) for owner, part in rest
+                                            if owner not in replan and owner not in refused] for rest in queue) if kept]
                 resend = [(owner, part) for owner, part in transaction if owner not in replan and owner not in refused]
                 if resend and deadline.backoff(0):
                     queue.insert(0, resend)

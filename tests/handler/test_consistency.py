@@ -344,3 +344,106 @@ def test_a_replay_racing_the_live_mapping_on_one_window_and_ledger_slot_loses_no
     assert [slot["entries"]["N"] for slot in ledger] == ["2"], "both garbage records in the one ledger slot"
     assert sorted(json.loads(line)["sequence_number"] for line in outcome.quarantine.elements()) == \
         sorted(sequence(r) for r in builder.records if b"garbage" in base64.b64decode(r["kinesis"]["data"]))
+
+
+# -- probe 7: input edges ------------------------------------------------------------------------------------
+
+def _payload_of(size: int) -> bytes:
+    """A valid device message of exactly `size` bytes as the device sends it (compact JSON): a field the
+    format does not name carries the bulk (the processor ignores fields it does not know)."""
+    message = build_message("press-001", T0, {"temperature": 70.0})
+    message["note"] = ""
+    message["note"] = "x" * (size - len(json.dumps(message, separators=(",", ":"))))
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    assert len(payload) == size
+    return payload
+
+
+@pytest.mark.parametrize("size, stored", [(16 * 1024, True), (16 * 1024 + 1, False), (1024 * 1024 - 512, False)],
+                         ids=["16 KiB", "16 KiB + 1", "about 1 MiB"])
+def test_the_size_limit_is_the_device_payload_and_larger_records_are_kept_whole(index, stores, size, stored):
+    batch = BatchBuilder()
+    record = batch.message(_payload_of(size))
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
+    outcome = stores.outcome()
+    if stored:
+        assert list(outcome.raw_identities()) == [("press-001", T0)] and not outcome.quarantine
+        return
+    assert not outcome.raw
+    [line] = [json.loads(text) for text in outcome.quarantine]
+    assert line["reason"] == "too_large", line["detail"]
+    assert base64.b64decode(line["data_base64"]) == base64.b64decode(record["kinesis"]["data"]), \
+        "every byte of the record is kept"
+
+
+@pytest.mark.parametrize("message, reason", [
+    ({"schema_version": 1, "device_id": "press-001", "timestamp": T0, "readings": {"temperature\n": 500.0}},
+     "readings"),
+    ({"schema_version": 1, "device_id": "press-001\n", "timestamp": T0, "readings": {"temperature": 500.0}},
+     "device_id"),
+], ids=["sensor name", "device id"])
+def test_a_name_with_a_trailing_newline_is_rejected(index, stores, message, reason):
+    batch = BatchBuilder()
+    batch.message(message, device_id="press-001")
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
+    outcome = stores.outcome()
+    assert [json.loads(line)["reason"] for line in outcome.quarantine] == [reason]
+    assert not outcome.raw and not outcome.episodes
+    assert not [i for i in outcome.items if i["item_type"]["S"] == "metrics"]
+
+
+def test_a_second_reading_with_the_same_identity_and_other_values_is_kept_as_a_conflict_and_counted(
+        index, stores, capsys):
+    batch = BatchBuilder()
+    batch.reading("press-001", T0, temperature=70.0)
+    conflicting = batch.reading("press-001", T0, temperature=71.5)
+    capsys.readouterr()
+    assert index.handler(batch.event(), LambdaContext()) == {"batchItemFailures": []}
+    metrics = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert (metrics["ReadingsStored"], metrics["ReadingConflicts"], metrics["RecordsQuarantined"]) == (1, 1, 1)
+    outcome = stores.outcome()
+    [window] = [i for i in outcome.items if i["item_type"]["S"] == "metrics"]
+    assert window["sensors"]["M"]["temperature"]["M"]["last"] == {"N": "70.0"}, "the reading applied first stays"
+    [line] = [json.loads(text) for text in outcome.quarantine]
+    assert (line["reason"], line["sequence_number"]) == ("conflict", sequence(conflicting))
+    assert base64.b64decode(line["data_base64"]) == base64.b64decode(conflicting["kinesis"]["data"])
+
+
+# -- probe 8: the call budget ----------------------------------------------------------------------------------
+
+def _ceil(n: int, d: int) -> int:
+    return -(-n // d)
+
+
+@pytest.mark.parametrize("devices, minutes, bad", [(120, 1, False), (60, 1, True), (100, 2, False)],
+                         ids=["120 devices", "60 devices and bad records", "100 devices over two minutes"])
+def test_a_batch_costs_one_put_per_object_and_a_transaction_per_100_actions_as_counted_and_as_sent(
+        index, stores, inject, devices, minutes, bad):
+    from handler import items
+    from handler.storage import Deadline
+
+    sent = Counter()
+    inject("before-call", lambda event_name, **_: sent.update([event_name.split(".", 2)[2]]))
+    answers: list[str] = []  # every answer, to tell a retried call from a badly packed batch
+    inject("after-call", lambda http_response, event_name, **_: answers.append(
+        f"{event_name.split('.', 2)[2]} {http_response.status_code}"))
+    batch = BatchBuilder()
+    for d in range(devices):
+        for minute in range(minutes):
+            batch.reading(f"press-{d:03d}", T0 + minute * MINUTE + 30_000, **_normal(d % 50, minute))
+    if bad:
+        batch.raw(b"garbage")
+        batch.message({"schema_version": 2, "device_id": "press-000", "timestamp": T0, "readings": {}})
+    report = index.PROCESSOR.process(batch.records, Deadline(LambdaContext().get_remaining_time_in_millis))
+    assert report.failed_from is None, report.failure
+    stored = stores.items()
+    actions = len(stored)  # a fresh table: every item written once, each one transaction action
+    assert actions == devices * (minutes + 1) + (1 if bad else 0), "windows and states, no episode"
+    keys = devices * (minutes + 1) + (1 if bad else 0)  # windows and states, and a ledger slot
+    assert report.calls.counts == {
+        "BatchGetItem": _ceil(keys, 100),
+        "PutObject": 2 if bad else 1,
+        "TransactWriteItems": _ceil(actions, 100),
+    }, f"{actions} actions; answers {answers}"
+    assert dict(sent) == report.calls.counts, "the processor counts the calls it really sends"
+    assert report.calls.write_units == sum(2 * _ceil(items.item_size(item), 1024) for item in stored)
