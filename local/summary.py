@@ -184,7 +184,7 @@ def render(summary: dict, output: Path, latest: Path | None = None) -> str:
         f"  quarantined:                                   {summary['quarantined']}"
         + (f" ({_words(summary['quarantine_reasons'])})" if summary["quarantined"] else ""),
         f"  sent to the on-failure destination:            {summary['sent_to_failure_destination']}",
-        f"  every message accounted for:                   "
+        "  every message accounted for:                   "
         + ("yes" if summary["every_message_accounted_for"] else
            f"NO ({summary['unaccounted']} unaccounted, {summary['never_reached_rule']} never reached the rule)"),
         *([f"  the processor failed {summary['function_errors']} times (tracebacks in {output / 'run.log'}); "
@@ -195,7 +195,8 @@ def render(summary: dict, output: Path, latest: Path | None = None) -> str:
         "Detection against the injected labels (one report per episode, at its first reading, per sensor it names):",
     ]
     width = max((len(kind) for kind in summary["detection"]), default=6)
-    for kind, quality in summary["detection"].items():
+    for name, quality in summary["detection"].items():
+        kind = name.replace("_", " ")
         if quality["injected"]:
             lines.append(f"  {kind:{width}s}  {quality['injected']:3d} injected, {quality['detected']:3d} found, "
                          f"{quality['detections']:3d} reported, {quality['true_detections']:3d} of them true: "
@@ -205,7 +206,8 @@ def render(summary: dict, output: Path, latest: Path | None = None) -> str:
     missing = [kind for kind in EVENT_KINDS if not summary["detection"].get(kind, {}).get("injected")]
     if missing:
         # The generator places slow trouble (drifts, jumps, stuck sensors) only where the series is long enough.
-        lines.append(f"  not injected in this run: {', '.join(missing)} (trouble starts after the detector's "
+        missing_words = ", ".join(kind.replace("_", " ") for kind in missing)
+        lines.append(f"  not injected in this run: {missing_words} (trouble starts after the detector's "
                      f"warm-up, reading {summary['trouble_after_readings']}; {summary['readings_per_device']} "
                      "readings per device leave too little room: a longer --duration or a higher --rate injects "
                      "every kind)")

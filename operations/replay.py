@@ -174,7 +174,8 @@ def _replay(argv: list[str] | None) -> int:
     region = args.region or stack_region(args.stack)
     invoke = local_invoker(args.timeout) if args.local else lambda_invoker(args.function, region)
     try:
-        sent = replay(boto3.client("s3", region_name=region), args.bucket, args.prefix, invoke, args.dry_run, attempts=args.attempts)
+        sent = replay(boto3.client("s3", region_name=region), args.bucket, args.prefix, invoke, args.dry_run,
+                      attempts=args.attempts)
     except ReplayError as error:
         print(f"replay stopped: {error}", file=sys.stderr)
         return 1

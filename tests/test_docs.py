@@ -47,3 +47,32 @@ def test_readme_opens_with_the_local_run_and_the_test_command():
     first_block = README.split("```bash", 1)[1].split("```", 1)[0]
     assert "./run-local.sh" in first_block and "./run-tests.sh" in first_block
     assert "run-tests.sh" in (PROJECT_DIR / ".ci" / "run").read_text()
+
+
+def _requirements(path) -> list[str]:
+    """Every requirement line of a requirements file, following `-r` includes."""
+    lines = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            lines += _requirements(path.parent / line[3:].strip())
+        elif line:
+            lines.append(line)
+    return lines
+
+
+def test_the_lock_pins_every_requirement_within_its_range():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = (PROJECT_DIR / "requirements.lock").read_text()
+    pins = {canonicalize_name(name): version
+            for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", lock, re.MULTILINE)}
+    for line in _requirements(PROJECT_DIR / "requirements-local.txt"):
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"requirements.lock lacks {requirement.name}: run scripts/lock.sh"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"requirements.lock pins {requirement.name}=={pins[name]}, outside {requirement.specifier}: "
+            "run scripts/lock.sh")
+    assert "--hash=sha256:" in lock, "the lock pins hashes: pip then refuses any other file"
