@@ -171,9 +171,10 @@ class Stores:
         return self.items(), self.objects()
 
     def clear(self) -> None:
-        for item in self.items():
-            self.dynamodb.delete_item(TableName=self.pipeline.table_name,
-                                      Key={"device_id": item["device_id"], "sk": item["sk"]})
+        keys = [{"device_id": item["device_id"], "sk": item["sk"]} for item in self.items()]
+        for start in range(0, len(keys), 25):  # BatchWriteItem's limit on AWS (moto takes more)
+            self.dynamodb.batch_write_item(RequestItems={self.pipeline.table_name: [
+                {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]})
         versions = self.s3.list_object_versions(Bucket=self.pipeline.archive_bucket)
         for version in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
             self.s3.delete_object(Bucket=self.pipeline.archive_bucket, Key=version["Key"],
