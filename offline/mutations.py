@@ -263,6 +263,10 @@ MUTATIONS: list[Mutation] = [
              edit=set_path("cloudWatchLogsGroupArn", DELETE)),
     Mutation("reserve no concurrency for the function", "lambda-function-reserved-concurrency", FUNCTION,
              edit=set_path("reservedConcurrentExecutions", 0), level="advisory"),
+    Mutation("stop watching root account use", "cloudtrail-cis-metric-alarms",
+             "aws:cloudwatch/logMetricFilter:LogMetricFilter", "root-account-use", remove=True),
+    Mutation("delete the IAM policy change alarm", "cloudtrail-cis-metric-alarms", ALARM, "audit-iam-policy-changes",
+             remove=True),
     Mutation("trail without Insights", "cloudtrail-trail-insights", TRAIL, edit=set_path("insightSelectors", DELETE)),
     # Stack-level
     Mutation("delete a bucket's public access block", "s3-bucket-companion-resources",

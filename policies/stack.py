@@ -30,6 +30,19 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 IAM_POLICY_TYPES = {"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
                     "aws:iam/groupPolicy:GroupPolicy"}
 LOG_DELIVERY_SERVICE = "logging.s3.amazonaws.com"
+TRAIL = "aws:cloudtrail/trail:Trail"
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+# The CIS AWS Foundations monitoring controls, by what their filter pattern must name.
+CIS_EVENTS = {
+    "unauthorized API calls": ("UnauthorizedOperation", "AccessDenied"),
+    "console sign-in without MFA": ("ConsoleLogin", "MFAUsed"),
+    "root account use": ("userIdentity.type", "Root"),
+    "IAM policy changes": ("PutRolePolicy", "AttachRolePolicy", "CreatePolicy", "DeletePolicy"),
+    "CloudTrail configuration changes": ("CreateTrail", "UpdateTrail", "DeleteTrail", "StopLogging"),
+    "KMS key disabling or scheduled deletion": ("DisableKey", "ScheduleKeyDeletion"),
+    "S3 bucket policy changes": ("PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl"),
+}
 # A key of the stack, or an alias of one.
 KEY_TYPES = {"aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey", "aws:kms/alias:Alias"}
 # Where each encrypting resource names its key.
@@ -174,6 +187,42 @@ def _server_access_logging(args: StackValidationArgs, _settings, report: ReportV
                    "`bucket`): requests to its objects leave no record", bucket.urn)
 
 
+def _log_group_of(resource, property_name: str, groups):
+    """The log group of the stack that `resource.<property_name>` names (a name, or an ARN ending `:*`)."""
+    for group in groups:
+        name = raw(group.props).get("name")
+
+        def names_it(value, name=name) -> bool:
+            return name is not None and isinstance(value, str) and (
+                value == name or value.removesuffix(":*").endswith(f":log-group:{name}"))
+        if _refers_to(resource, property_name, {group.urn}, names_it):
+            return group
+    return None
+
+
+def _cis_alarms(args: StackValidationArgs, _settings, report: ReportViolation) -> None:
+    groups = [r for r in args.resources if r.resource_type == LOG_GROUP]
+    filters = [r for r in args.resources if r.resource_type == METRIC_FILTER]
+    alarms = [raw(r.props) for r in args.resources if r.resource_type == METRIC_ALARM]
+    for trail in (r for r in args.resources if r.resource_type == TRAIL):
+        group = _log_group_of(trail, "cloudWatchLogsGroupArn", groups)
+        if group is None:
+            continue  # no delivery (cloudtrail-trail-cloudwatch-logs), or into a group of another stack
+        watched = []
+        for metric_filter in (f for f in filters if _log_group_of(f, "logGroupName", [group]) is group):
+            props = raw(metric_filter.props)
+            metric = (get_path(props, "metricTransformation.namespace"), get_path(props, "metricTransformation.name"))
+            # A filter counts once an alarm with actions watches its metric.
+            if any((alarm.get("namespace"), alarm.get("metricName")) == metric and alarm.get("alarmActions")
+                   and alarm.get("actionsEnabled") is not False for alarm in alarms):
+                watched.append(str(props.get("pattern", "")))
+        missing = [event for event, tokens in CIS_EVENTS.items()
+                   if not any(all(token in pattern for token in tokens) for pattern in watched)]
+        if missing:
+            report(f"trail {trail.name} delivers to {group.name}, but no metric filter there with an alarm that "
+                   f"notifies someone catches: {', '.join(missing)} (CIS AWS Foundations 4.x)", trail.urn)
+
+
 def _keys_from_this_stack(args: StackValidationArgs, settings, report: ReportViolation) -> None:
     keys = {r.urn for r in args.resources if r.resource_type in KEY_TYPES}
     allowed = set(settings["allowedKeyArns"])
@@ -211,6 +260,13 @@ POLICIES = [
         validate=_function_log_groups, enforcement_level=MANDATORY, severity=Severity.MEDIUM,
         remediation="Declare a LogGroup named /aws/lambda/<function> with retention and the stack's key, "
                     "and point logging_config.log_group at it."),
+    stack_policy(
+        "cloudtrail-cis-metric-alarms",
+        "A trail delivering to a log group of the stack has the CIS AWS Foundations metric filters there, each "
+        "watched by an alarm that notifies someone.",
+        validate=_cis_alarms, enforcement_level=MANDATORY, severity=Severity.MEDIUM,
+        remediation="Declare aws.cloudwatch.LogMetricFilter on the trail's group for each CIS event and a "
+                    "MetricAlarm on its metric with alarm_actions (components/audit.py: SECURITY_EVENTS)."),
     stack_policy(
         "kms-key-from-this-stack",
         "Every encrypting resource uses a KMS key declared in this stack, or one named in config.",

@@ -15,7 +15,7 @@ FIXTURE_MODULES = [test_access, test_analytics_policies, test_encryption, test_l
 # Covered by their own tests: test_tagging.py and test_stack.py.
 TESTED_ELSEWHERE = {"aws-resource-required-tags", "s3-bucket-companion-resources", "lambda-function-log-group",
                     "kms-key-from-this-stack", "s3-bucket-sse-s3-only-for-access-logs",
-                    "s3-bucket-server-access-logging"}
+                    "s3-bucket-server-access-logging", "cloudtrail-cis-metric-alarms"}
 # What teams reasonably tune, advisory by default; policies/README.md says why for each.
 ADVISORY_BY_DEFAULT = {"dynamodb-table-deletion-protection", "s3-bucket-force-destroy-disabled",
                        "lambda-function-reserved-concurrency"}

@@ -161,3 +161,53 @@ def test_every_bucket_but_an_access_log_target_logs_its_requests(analyzer):
         assert_stack_fails(analyzer, policy, access_log_stack(known, logs_into=""), {"data", "logs"})
     unlogged = resource(BUCKET, "other", {"bucket": "other"})
     assert_stack_fails(analyzer, policy, access_log_stack(True) + [unlogged], {"other"})
+
+
+TRAIL = "aws:cloudtrail/trail:Trail"
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TRAIL_GROUP = "/aws/cloudtrail/t"
+
+
+def cis_stack(known: bool, *, drop_filter: str = "", silent_alarm: str = "", patterns: dict | None = None,
+              group_of_filters: str = TRAIL_GROUP, delivery: bool = True):
+    """A trail delivering to its group, with one filter and one alarm per CIS event (the program's patterns)."""
+    from components.audit import SECURITY_EVENTS
+
+    group = resource(LOG_GROUP, "trail-group", {"name": TRAIL_GROUP, "retentionInDays": 30})
+    other = resource(LOG_GROUP, "other-group", {"name": "/other", "retentionInDays": 30})
+    groups = {TRAIL_GROUP: group, "/other": other}
+    delivered = {"cloudWatchLogsGroupArn": f"arn:aws:logs:ap-southeast-1:123456789012:log-group:{TRAIL_GROUP}:*"
+                 if known else UNKNOWN} if delivery else {}
+    trail = resource(TRAIL, "trail", {"name": "t", **delivered},
+                     property_dependencies={"cloudWatchLogsGroupArn": [group.urn]} if delivery else {})
+    resources = [group, other, trail]
+    for event in SECURITY_EVENTS:
+        if event.role == drop_filter:
+            continue
+        metric = {"name": f"m-{event.role}", "namespace": "ns", "value": "1"}
+        resources.append(resource(METRIC_FILTER, f"{event.role}-filter", {
+            "logGroupName": group_of_filters if known else UNKNOWN,
+            "pattern": (patterns or {}).get(event.role, event.pattern), "metricTransformation": metric},
+            property_dependencies={"logGroupName": [groups[group_of_filters].urn]}))
+        actions = [] if event.role == silent_alarm else ["arn:aws:sns:ap-southeast-1:123456789012:alarms"]
+        resources.append(resource(ALARM, f"{event.role}-alarm", {
+            "namespace": "ns", "metricName": f"m-{event.role}", "alarmActions": actions}))
+    return resources
+
+
+def test_a_trail_without_every_cis_alarm_on_its_group_fails(analyzer):
+    policy = "cloudtrail-cis-metric-alarms"
+    for known in (True, False):
+        assert_stack_fails(analyzer, policy, cis_stack(known), set())
+        assert_stack_fails(analyzer, policy, cis_stack(known, drop_filter="root-account-use"), {"trail"})
+        assert_stack_fails(analyzer, policy, cis_stack(known, silent_alarm="iam-policy-changes"), {"trail"})
+        assert_stack_fails(analyzer, policy, cis_stack(known, group_of_filters="/other"), {"trail"})
+        assert_stack_fails(analyzer, policy, cis_stack(known, patterns={
+            "kms-key-disabled-or-deleted": "{ ($.eventSource = kms.amazonaws.com) && ($.eventName = DisableKey) }"}),
+            {"trail"})
+        # No delivery is cloudtrail-trail-cloudwatch-logs' finding, not this one's.
+        assert_stack_fails(analyzer, policy, cis_stack(known, delivery=False), set())
+    failures = stack_failures(analyzer, policy, cis_stack(True, drop_filter="root-account-use"))
+    assert list(failures.values()) == ["trail trail delivers to trail-group, but no metric filter there with an alarm "
+                                       "that notifies someone catches: root account use (CIS AWS Foundations 4.x)"]
