@@ -257,3 +257,18 @@ def test_batch_boundaries_change_nothing(boundaries):
         state = json.dumps(model.to_state(), allow_nan=False)
     assert [e.to_list() for e in changes] == [e.to_list() for e in UNINTERRUPTED_CHANGES]
     assert state == UNINTERRUPTED_STATE
+
+
+def test_integer_readings_give_the_same_result_across_a_saved_state():
+    """JSON brings whole numbers as ints; restored from the state they are floats: same results."""
+    values = [int(v * 10) for v in _series(WARMUP + 300, seed=21)]
+    values[WARMUP + 50] = 1000
+    rows = _rows(count=values, other=[v // 3 for v in values])
+    whole, whole_model = _run(rows)
+    detector = Detector(LIMITS, SETTINGS)
+    half = WARMUP + 20
+    first, model = _run(rows[:half], detector)
+    restored = DeviceModel.from_state(json.loads(json.dumps(model.to_state())))
+    second, model = _run(rows[half:], detector, restored, start=half)
+    assert [e.to_list() for e in _final(first + second)] == [e.to_list() for e in whole] != []
+    assert json.dumps(model.to_state()) == json.dumps(whole_model.to_state())
