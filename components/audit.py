@@ -15,7 +15,7 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import document, statement
 from components.log_groups import encrypted_log_group
-from components.monitoring import AlarmSpec, Metric, alarm_name, create_alarm
+from components.monitoring import AlarmSpec, Metric, create_alarm
 from components.secure_bucket import BucketRetention, SecureBucket, SecureBucketArgs
 
 
