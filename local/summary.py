@@ -25,7 +25,7 @@ from handler.layout import (
     METRIC_READINGS_STORED,
     METRIC_RECORDS_IN,
 )
-from local.runs import SNAPSHOT_FILE
+from local.runs import SNAPSHOT_FILE, default_output
 from simulation.series import EVENT_KINDS, InjectedEvent, score
 
 SUMMARY_FILE = "summary.json"
@@ -212,6 +212,10 @@ def render(summary: dict, output: Path, latest: Path | None = None) -> str:
                      "readings per device leave too little room: a longer --duration or a higher --rate injects "
                      "every kind)")
     plot = summary.get("plot")
+    # Both commands read the default output's `latest`; another --output needs naming.
+    elsewhere = latest is None or latest.parent.resolve() != default_output().resolve()
+    snapshot = f" --snapshot {output}" if elsewhere else ""
+    archive = f" --archive {output / 'archive'}" if elsewhere else ""
     lines += [
         f"Throughput: published {summary['published_per_s']} messages/s for {summary['publishing_s']} s; "
         f"stored {summary['throughput_readings_per_s']} readings/s; backlog when publishing ended "
@@ -221,8 +225,9 @@ def render(summary: dict, output: Path, latest: Path | None = None) -> str:
         f"Results in {output}" + (f" ({latest} points here)" if latest else "") + ":",
         f"  {SUMMARY_FILE}, {plot or 'no plot (--no-plot)'}, {SNAPSHOT_FILE} (the table), archive/ (the bucket's "
         "objects), run.log (warnings and errors)",
-        "  .venv/bin/python -m local.inspect --device press-000    # one device's metrics and episodes",
-        '  .venv/bin/python -m local.query "SELECT reason, count(*) AS records FROM quarantine GROUP BY reason"',
+        f"  .venv/bin/python -m local.inspect --device press-000{snapshot}    # one device's metrics and episodes",
+        f'  .venv/bin/python -m local.query{archive} "SELECT reason, count(*) AS records FROM quarantine '
+        'GROUP BY reason"',
     ]
     return "\n".join(lines)
 

@@ -34,7 +34,29 @@ def run(tmp_path_factory):
     log = output / "run.log"
     assert completed.returncode == 0, "\n".join([completed.stdout[-2000:], completed.stderr[-2000:],
                                                  log.read_text()[-3000:] if log.exists() else ""])
-    return output, json.loads((output / "summary.json").read_text()), json.loads((output / "fleet.json").read_text())
+    summary = json.loads((output / "summary.json").read_text())
+    summary["printed"] = completed.stdout
+    return output, summary, json.loads((output / "fleet.json").read_text())
+
+
+def test_the_printed_summary_is_words_and_sums_not_python_values(run):
+    _, summary, _ = run
+    printed = summary["printed"]
+    assert "{" not in printed and "': " not in printed, printed  # no dict reprs
+    malformed = sum(summary["published_malformed"].values())
+    assert (f"malformed {malformed} = {summary['rule_errors']} rule errors + {summary['quarantined']} quarantined"
+            in printed)
+    drift = summary["detection"]["drift"]
+    assert (f"{drift['injected']:3d} injected, {drift['detected']:3d} found, {drift['detections']:3d} reported, "
+            f"{drift['true_detections']:3d} of them true: precision {drift['precision']:.2f}") in printed
+
+
+def test_the_summary_says_when_there_is_no_plot(run):
+    from local.summary import render
+
+    output, summary, _ = run
+    assert "summary.json, readings.png," in render(summary, output)
+    assert "summary.json, no plot (--no-plot)," in render({**summary, "plot": None}, output)
 
 
 def test_results_go_to_a_fresh_run_folder_that_latest_points_at(run):
