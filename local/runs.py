@@ -47,6 +47,8 @@ def new_run_folder(output: Path) -> Path:
     pending.unlink(missing_ok=True)
     pending.symlink_to(folder.relative_to(output))
     os.replace(pending, latest)
-    for old in sorted(p for p in runs.iterdir() if p.is_dir())[:-KEEP_RUNS]:
+    # The new folder is never a candidate: its name may sort before older runs' (a reused name).
+    older = sorted(p for p in runs.iterdir() if p.is_dir() and p != folder)
+    for old in older[:max(0, len(older) - (KEEP_RUNS - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return folder
