@@ -566,6 +566,10 @@ def _read_rows(series: Series, header: list[str], time_indices: tuple[int, ...],
                labels_index: int | None, options: ReadOptions) -> None:
     try:
         _read_lines(series, header, time_indices, device_index, labels_index, options)
+    except UnicodeDecodeError:
+        # The sample decoded, a later part does not: find the line (decoding line by line is slower, so only now).
+        raise CsvError(f"{series.path}: line {_undecodable_line(series)} is not {series.encoding} text, as the lines "
+                       "before it are: export the whole file in one encoding, UTF-8 preferably") from None
     except csv.Error as error:
         raise CsvError(f"{series.path}: unreadable near line {series.rows_read + series.blank_lines + 2} "
                        f"({error}): check the quoting there, or export again") from None
@@ -589,8 +593,8 @@ def _read_lines(series: Series, header: list[str], time_indices: tuple[int, ...]
     last_time: dict[int, int] = {}
     times, lines, device_of, labels = series.times, series.lines, series.device_index, series.labels
     time_index = time_indices[0] if len(time_indices) == 1 else None  # one column: no call per row
-    with series.path.open("rb") as handle:
-        reader = csv.reader(_decoded(handle, series), delimiter=series.separator)
+    with series.path.open(newline="", encoding=series.encoding) as handle:
+        reader = csv.reader(handle, delimiter=series.separator)
         next(reader, None)
         line = 1
         for cells in reader:
@@ -666,15 +670,14 @@ def _read_lines(series: Series, header: list[str], time_indices: tuple[int, ...]
     series.devices = list(devices)
 
 
-def _decoded(handle, series: Series):
-    """The file's lines as text, decoded one by one: a line in another encoding than the sample's is named."""
-    encoding = series.encoding
-    for number, raw in enumerate(handle, start=1):
-        try:
-            yield raw.decode(encoding)
-        except UnicodeDecodeError:
-            raise CsvError(f"{series.path}: line {number} is not {encoding} text, as the lines before it are: export "
-                           "the whole file in one encoding, UTF-8 preferably") from None
+def _undecodable_line(series: Series) -> int:
+    with series.path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(series.encoding)
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def _label(text: str) -> int:
