@@ -67,7 +67,7 @@ class RuleBridge:
     def _flush_loop(self) -> None:
         try:
             self._flush_until_stopped()
-        except Exception as error:  # noqa: BLE001 - kept for the run to report; a thread cannot raise
+        except Exception as error:  # kept for the run to report; a thread cannot raise
             logger.exception("the rule bridge stopped forwarding")
             self.error = error
 
@@ -86,7 +86,7 @@ class RuleBridge:
         for attempt in range(MAX_PUT_ATTEMPTS):
             try:
                 response = self.kinesis.put_records(StreamName=self.stream_name, Records=records)
-            except Exception as error:  # noqa: BLE001 - a busy local server; retried, then reported
+            except Exception as error:  # a busy local server; retried, then reported
                 if attempt == MAX_PUT_ATTEMPTS - 1:
                     raise
                 logger.warning("PutRecords failed (%s); retrying", error)

@@ -10,11 +10,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from handler.message_format import KNOWN_SENSORS  # noqa: E402
-from local.summary import DEVICE_SCOPE, episodes  # noqa: E402
-from simulation.series import EVENT_KINDS, InjectedEvent, generate_fleet, score  # noqa: E402
+from handler.message_format import KNOWN_SENSORS
+from local.summary import DEVICE_SCOPE, episodes
+from simulation.series import EVENT_KINDS, InjectedEvent, generate_fleet, score
 
 INJECTED_COLOUR = "#f4b183"
 TRUE_COLOUR = "#2e7d32"

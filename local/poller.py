@@ -138,7 +138,7 @@ class ShardPoller(threading.Thread):
     def run(self) -> None:
         try:
             self._poll()
-        except Exception as error:  # noqa: BLE001 - kept for the run to report; a thread cannot raise
+        except Exception as error:  # kept for the run to report; a thread cannot raise
             logger.exception("poller for %s stopped", self.shard_id)
             self.error = error
 
@@ -179,7 +179,7 @@ class ShardPoller(threading.Thread):
                 if response["Records"]:
                     self._last_sequence_read = response["Records"][-1]["SequenceNumber"]
                 return response["Records"], response["NextShardIterator"]
-            except Exception as error:  # noqa: BLE001 - a busy or restarting local server
+            except Exception as error:  # a busy or restarting local server
                 if attempt == MAX_READ_ATTEMPTS - 1:
                     raise
                 logger.warning("GetRecords on %s failed (%s); retrying", self.shard_id, error)
@@ -210,7 +210,7 @@ class ShardPoller(threading.Thread):
             self.invocations += 1
             try:
                 response = self.invoke({"Records": records}, Context(self.function_name, self.timeout_s))
-            except Exception:  # noqa: BLE001 - a function error, as Lambda sees it
+            except Exception:  # a function error, as Lambda sees it
                 self.function_errors += 1
                 logger.warning("function error on %d records from %s", len(records), self.shard_id, exc_info=True)
                 if attempts >= self.mapping.maximum_retry_attempts:
