@@ -78,8 +78,8 @@ def test_times_before_2020_are_shifted_for_the_handler_and_shown_as_in_the_file(
     assert replayed.stored == ROWS  # nothing refused as "before 2020"
     spike = next(item for item in replayed.episodes() if item["kind"]["S"] == "spike")
     assert int(spike["started_at"]["N"]) - replayed.offset_ms == (1_400_000_000 + SPIKE_ROW) * 1000
-    assert any("days later, shown here in the file's own time" in line
-               for line in backtest.summary_lines(replayed, None))
+    assert any(f"sent {replayed.offset_ms // backtest.DAY_MS:,} days ({replayed.offset_ms:,} ms) later, shown here in "
+               "the file's own time" in line for line in backtest.summary_lines(replayed, None))
 
 
 def test_repeated_and_late_rows_are_what_the_handler_makes_of_them(tmp_path):
