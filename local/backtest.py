@@ -463,7 +463,7 @@ def plot_device(run: Replay, device: str, path: Path) -> None:
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    import numpy as np
+    import numpy as np  # matplotlib's own dependency: installed with it, not a requirement of its own
 
     series = run.series
     number = series.devices.index(device)
