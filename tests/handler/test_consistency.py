@@ -138,7 +138,8 @@ def _reference(index, stores, scenario, switch) -> Outcome:
     """One clean delivery of the scenario (computed once per module), and the calls it made."""
     if scenario.expected is None:
         stores.clear()
-        assert index.handler({"Records": scenario.before}, LambdaContext()) == {"batchItemFailures": []}
+        if scenario.before:
+            assert index.handler({"Records": scenario.before}, LambdaContext()) == {"batchItemFailures": []}
         switch.calls.clear()
         assert index.handler({"Records": scenario.batch}, LambdaContext()) == {"batchItemFailures": []}
         scenario.clean_calls = switch.calls[:]
@@ -151,7 +152,8 @@ def _probe(index, stores, scenario, switch, mapping, kills=(), losses=()) -> tup
     given call numbers (counted over every attempt); what differs from the clean delivery, and the calls."""
     expected = _reference(index, stores, scenario, switch)
     stores.clear()
-    assert index.handler({"Records": scenario.before}, LambdaContext()) == {"batchItemFailures": []}
+    if scenario.before:
+        assert index.handler({"Records": scenario.before}, LambdaContext()) == {"batchItemFailures": []}
     switch.calls.clear()
     switch.kill_after, switch.lose_after = set(kills), set(losses)
     try:
@@ -186,6 +188,33 @@ def test_a_kill_after_any_call_then_retries_is_one_clean_delivery(index, stores,
     assert not failures, "\n".join(failures)
     assert retried >= {"s3.GetObject", "s3.PutObject", "dynamodb.BatchGetItem", "dynamodb.TransactWriteItems"}, \
         f"every kind of call is a kill point: {sorted(retried)}"
+
+
+class ManyDevices(Scenario):
+    """Devices enough for several transactions, each with two windows and a state (3 actions): the first
+    transaction ends with a device's leading window, its other window and state in the next."""
+
+    def __init__(self) -> None:
+        builder = BatchBuilder()
+        for minute in range(2):
+            for d in range(40):
+                builder.reading(f"press-{d:03d}", T0 + minute * MINUTE + d * 100, **_normal(d, minute))
+        builder.raw(b"garbage")
+        self.before, self.batch = [], list(builder.records)
+        self.expected, self.clean_calls = None, []
+
+
+@pytest.mark.parametrize("bisect", [False, True], ids=["whole retry", "bisected retry"])
+def test_a_kill_between_the_transactions_of_a_batch_then_retries_is_one_clean_delivery(
+        index, stores, kill_switch, bisect):
+    scenario = ManyDevices()
+    _reference(index, stores, scenario, kill_switch)
+    assert scenario.clean_calls.count("dynamodb.TransactWriteItems") == 2
+    failures: list[str] = []
+    for k in range(1, len(scenario.clean_calls) + 1):
+        failures += _probe(index, stores, scenario, kill_switch, Mapping(_invoke(index), bisect=bisect),
+                           kills=(k,))[0]
+    assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("lost", ["reported", "retried in the invocation"])

@@ -6,7 +6,6 @@ import json
 import botocore.exceptions
 import pytest
 
-from handler import storage
 from tests.conftest import NOW_MS, LambdaContext, sequence, steady_batch
 
 
@@ -14,31 +13,6 @@ def _client_error(code: str, operation: str, status: int = 503, **extra) -> boto
     return botocore.exceptions.ClientError(
         {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}, **extra},
         operation)
-
-
-@pytest.fixture
-def inject(index, monkeypatch):
-    """Register botocore hooks on every client the processor's adapters hand out during the test."""
-    hooks: list[tuple[str, object]] = []
-    registered: list[tuple[object, str, object]] = []
-    original = storage._Clients.for_call
-
-    def for_call(self, deadline):
-        client = original(self, deadline)
-        for event, hook in hooks:
-            if not any(c is client and e == event and h is hook for c, e, h in registered):
-                client.meta.events.register(event, hook)
-                registered.append((client, event, hook))
-        return client
-
-    monkeypatch.setattr(storage._Clients, "for_call", for_call)
-
-    def register(event: str, hook) -> None:
-        hooks.append((event, hook))
-
-    yield register
-    for client, event, hook in registered:
-        client.meta.events.unregister(event, hook)
 
 
 def _reference_state(index, stores, batch):
