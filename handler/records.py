@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import binascii
 import json
+import struct
+import zlib
 from collections import namedtuple
 
 from handler import message_format as fmt
@@ -118,14 +120,28 @@ def _rule_fields_size(message: dict) -> int:
                for name in _RULE_FIELDS if name in message)
 
 
-_RULE_ADDED = (fmt.FIELD_RECEIVED_AT, fmt.FIELD_TOPIC_DEVICE_ID)
+# The fields every reading has: identity, version, values and what the rule adds. Anything else
+# a device sends (optional fields) is content too.
+_COMMON_FIELDS = frozenset((fmt.FIELD_SCHEMA_VERSION, fmt.FIELD_DEVICE_ID, fmt.FIELD_TIMESTAMP, fmt.FIELD_READINGS,
+                            fmt.FIELD_RECEIVED_AT, fmt.FIELD_TOPIC_DEVICE_ID))
+_NAMES_CRC: dict[tuple[str, ...], int] = {}
 
 
 def content_digest(message: dict) -> int:
-    """16 bits of the message as the device sent it (without the rule's receive time), for the window."""
-    content = [(name, tuple(sorted(value.items())) if name == fmt.FIELD_READINGS else value)
-               for name, value in sorted(message.items()) if name not in _RULE_ADDED]
-    return binascii.crc32(repr(content).encode()) & 0xFFFF
+    """16 bits of the reading as the device sent it, without the rule's receive time: its values by
+    sensor name in name order (as 8-byte floats, so 1 and 1.0 are one value), and any optional field."""
+    readings = message[fmt.FIELD_READINGS]
+    names = tuple(sorted(readings))
+    seed = _NAMES_CRC.get(names)
+    if seed is None:
+        if len(_NAMES_CRC) >= _KNOWN_NAMES_LIMIT:
+            _NAMES_CRC.clear()
+        seed = _NAMES_CRC[names] = zlib.crc32("\0".join(names).encode())
+    crc = zlib.crc32(struct.pack(f"<{len(names)}d", *[readings[name] for name in names]), seed)
+    if len(message) > len(_COMMON_FIELDS) or not _COMMON_FIELDS.issuperset(message):
+        extra = sorted((name, repr(value)) for name, value in message.items() if name not in _COMMON_FIELDS)
+        crc = zlib.crc32(repr(extra).encode(), crc)
+    return crc & 0xFFFF
 
 
 def _is_int(value: object) -> bool:
