@@ -129,7 +129,11 @@ _NAMES_CRC: dict[tuple[str, ...], int] = {}
 
 def content_digest(message: dict) -> int:
     """16 bits of the reading as the device sent it, without the rule's receive time: its values by
-    sensor name in name order (as 8-byte floats, so 1 and 1.0 are one value), and any optional field."""
+    sensor name in name order (as 8-byte floats, so 1 and 1.0 are one value), and any optional field.
+
+    Part of the stored format: window items keep these digests, so a change here makes every
+    reading already stored look like a conflict when it is delivered again.
+    """
     readings = message[fmt.FIELD_READINGS]
     names = tuple(sorted(readings))
     seed = _NAMES_CRC.get(names)
