@@ -12,7 +12,6 @@ Names are the program's camelCase, as written in the stack's config.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections import namedtuple
@@ -115,6 +114,8 @@ def validate(raw: object) -> DetectorSettings:
     values: dict[str, int | float] = {}
     for name, value in raw.items():
         if name not in _SPECS:
+            import difflib  # only a misspelled setting needs it: kept out of the handler's cold start
+
             close = difflib.get_close_matches(str(name), list(_SPECS), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}? " if close else ""
             problems.append(f"`{CONFIG_KEY}.{name}` is not a detector setting: {hint}known settings are "
