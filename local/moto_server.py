@@ -18,7 +18,11 @@ moto's TransactWriteItems deep-copies the whole table once per action, to
 roll back on a cancellation: a transaction's cost grows with everything the
 table holds (a 100-action transaction on a table of 100,000 items copies ten
 million items). The fix keeps moto's logic and rollback but backs up only the
-items the transaction writes (tests/local/test_moto_server.py).
+items the transaction writes (tests/local/test_moto_server.py). moto also runs
+concurrent requests on threads with nothing isolating one transaction from
+another (two could pass their conditions on the same item, and one's rollback
+could undo the other's writes); AWS serializes them, so the fix runs one
+transaction at a time.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ def patch_dynamodb_transactions() -> None:
     """Roll a cancelled TransactWriteItems back from copies of the items it writes, not of its tables."""
     import copy
     import json
+    import threading
 
     from moto.dynamodb import models as dynamodb
 
@@ -100,7 +105,13 @@ def patch_dynamodb_transactions() -> None:
     dynamodb.copy = _TablesNotCopied
     original = dynamodb.DynamoDBBackend.transact_write_items
 
+    serialized = threading.Lock()
+
     def transact_write_items(self, transact_items):
+        with serialized:
+            return _transact_with_item_backups(self, transact_items)
+
+    def _transact_with_item_backups(self, transact_items):
         backups = {}
         for action in transact_items:
             operation = next(iter(action.values()), {}) if isinstance(action, dict) else {}
