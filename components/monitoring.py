@@ -82,7 +82,9 @@ class MonitoringArgs:
 
 
 def alarm_name(role: str, suffix: str) -> str:
-    return f"iot-pipeline-{role}-{suffix}"
+    # `_` before the suffix, which never holds one: `alarm_name("*", suffix)` then matches this
+    # stack's alarms only (with `-`, the pattern for `dev` would also match a stack `team-dev`).
+    return f"iot-pipeline-{role}_{suffix}"
 
 
 class Monitoring(pulumi.ComponentResource):

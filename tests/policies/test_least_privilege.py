@@ -16,7 +16,7 @@ CLOUDTRAIL = {"Service": "cloudtrail.amazonaws.com"}
 LOGS_ARN = "kms:EncryptionContext:aws:logs:arn"
 TRAIL_CONTEXT = "kms:EncryptionContext:aws:cloudtrail:arn"
 OWN_GROUP = f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:/aws/lambda/iot-processor-dev"
-OWN_ALARMS = f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:iot-pipeline-*-dev"
+OWN_ALARMS = f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:iot-pipeline-*_dev"
 OWN_TRAIL = f"arn:aws:cloudtrail:ap-southeast-1:{ACCOUNT}:trail/iot-audit-trail-dev"
 
 

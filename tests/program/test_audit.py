@@ -120,7 +120,7 @@ def test_cis_metric_filters_watch_the_trail_group_and_alarm_the_alarm_topic(stac
         assert_input(metric_filter, "pattern", event.pattern)
         assert_input(metric_filter, "metricTransformation", {"name": metric, "namespace": namespace, "value": "1"})
         alarm = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"iot-{stack}-audit-{event.role}-alarm")
-        assert_input(alarm, "name", f"iot-pipeline-{event.role}-{stack}")
+        assert_input(alarm, "name", f"iot-pipeline-{event.role}_{stack}")
         assert_input(alarm, "namespace", namespace)
         assert_input(alarm, "metricName", metric)
         assert_input(alarm, "statistic", "Sum")

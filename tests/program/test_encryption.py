@@ -94,7 +94,7 @@ def test_key_policy_lets_only_this_stacks_alarms_publish_to_the_encrypted_topic(
         assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
         assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
         assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
-        pattern = f"arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:iot-pipeline-*-{suffix}"
+        pattern = f"arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:iot-pipeline-*_{suffix}"
         assert alarms["Condition"]["ArnLike"] == {"aws:SourceArn": pattern}
     # Every alarm of a stack is covered by its own pattern and by no other stack's.
     for run, other in ((dev, prod), (prod, dev)):

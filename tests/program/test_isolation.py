@@ -138,3 +138,16 @@ def test_rule_selects_its_own_devices_topics(stacks, stack):
     selected = rule_filter(stacks[stack].one(RULE))
     assert all(topic_matches_filter(topic, selected) for topic in device_topics(stacks[stack]))
     assert all(filters_overlap(selected, publishable) for publishable in publishable_filters(stacks[stack]))
+
+
+def test_a_stacks_alarm_pattern_matches_none_of_another_stacks_alarms():
+    """The key policy and the alarm topic trust `alarm_name("*", suffix)`: ArnLike wildcards
+    (fnmatch's `*`) must not reach a stack whose suffix ends like this one's."""
+    from fnmatch import fnmatchcase
+
+    from components.monitoring import alarm_name
+
+    for own, other in (("dev", "team-dev"), ("dev", "dev-2"), ("prod", "preprod"), ("a-b", "b")):
+        assert fnmatchcase(alarm_name("iterator-age", own), alarm_name("*", own))
+        assert not fnmatchcase(alarm_name("iterator-age", other), alarm_name("*", own)), (own, other)
+        assert not fnmatchcase(alarm_name("iterator-age", own), alarm_name("*", other)), (own, other)

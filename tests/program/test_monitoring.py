@@ -93,7 +93,7 @@ def test_alarm_watches_the_metric_aws_publishes_for_this_stacks_resource(dev, ro
     namespace, metric_name, dimensions, statistic, threshold, comparison = SINGLE_METRIC_ALARMS[role]
     mapping_uuid = dev.one(MAPPING).outputs["uuid"]
     alarm = _alarm(dev, role)
-    assert_input(alarm, "name", f"iot-pipeline-{role}-dev")
+    assert_input(alarm, "name", f"iot-pipeline-{role}_dev")
     assert_input(alarm, "namespace", namespace)
     assert_input(alarm, "metricName", metric_name)
     assert_input(alarm, "dimensions", {k: mapping_uuid if v == "<mapping>" else v for k, v in dimensions.items()})
@@ -216,7 +216,7 @@ def test_only_this_stacks_alarms_may_publish_to_the_topic(dev):
     assert publish["Resource"] == [TOPIC_ARN]
     assert publish["Condition"] == {
         "StringEquals": {"aws:SourceAccount": ACCOUNT},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:iot-pipeline-*-dev"},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:ap-southeast-1:{ACCOUNT}:alarm:iot-pipeline-*_dev"},
     }
 
 
