@@ -365,7 +365,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
         ),
         AlarmSpec(
             "anomalies",
-            "More anomalies than the threshold were detected in five minutes, across all devices and kinds.",
+            "More anomaly episodes than the threshold were opened in five minutes, across all devices and kinds.",
             limits.anomalies_per_5min, more_than, _processor_metric(layout.METRIC_ANOMALIES, function),
         ),
     ]
