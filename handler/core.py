@@ -10,7 +10,8 @@ Per device, in sequence order: a reading whose timestamp its window does not
 hold is applied; the same timestamp with the same content digest is a
 duplicate; with another digest, a conflict (quarantined, the first stays).
 Readings newer than the state's watermark go through the detector in
-timestamp order; older ones (late) are stored but do not move the model.
+timestamp order; older ones (late) are stored, checked against the hard limits
+(a one-reading `limit` episode each), and do not move the model.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ class Planner:
         state = items.parse_state(stored.get(items.key_of(items.state_key(device_id))))
         windows: dict[int, Window] = {}
         to_observe: dict[int, dict] = {}
+        late: list[Reading] = []
         watermark = state.watermark_ms
         suspects: list[tuple[Rejected, dict]] = list(bad)
         for reading in readings:
@@ -147,6 +149,7 @@ class Planner:
                 plan.applied.append(reading)
                 if timestamp <= watermark:
                     plan.late += 1
+                    late.append(reading)
                 else:
                     to_observe[timestamp] = reading.values
             elif held == digest:
@@ -160,7 +163,7 @@ class Planner:
                                           "the reading stored first is kept",
                                           reading.raw, reading.shard_id, reading.sequence_number,
                                           reading.arrival_ms), reading.message))
-        episodes = self._detect(state, device_id, to_observe, plan)
+        episodes = self._detect(state, device_id, to_observe, plan) + self._late_limits(late, plan)
         marks_changed = self._fingerprint(state, suspects, plan)
         plan.writes = [items.window_write(device_id, window, self.ttl_days)
                        for _, window in sorted(windows.items()) if window.changed]
@@ -188,6 +191,14 @@ class Planner:
         state.watermark_ms = max(state.watermark_ms, max(to_observe))
         state.observed += len(to_observe)
         return [changed[identity] for identity in sorted(changed)]
+
+    def _late_limits(self, late: list[Reading], plan: DevicePlan) -> list:
+        """Hard-limit episodes of readings older than the model (stored, but not observed)."""
+        found = [episode for reading in late
+                 for episode in self.detector.outside_limits(reading.timestamp_ms, reading.values)]
+        for episode in found:
+            plan.episodes_opened[episode.kind] = plan.episodes_opened.get(episode.kind, 0) + 1
+        return found
 
     @staticmethod
     def _fingerprint(state: items.StoredState, suspects: list[tuple[Rejected, dict]], plan: DevicePlan) -> bool:

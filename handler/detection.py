@@ -332,6 +332,18 @@ class Detector:
     def new_model(self) -> DeviceModel:
         return DeviceModel()
 
+    def outside_limits(self, timestamp_ms: int, values: dict[str, float]) -> list[Episode]:
+        """Closed one-reading `limit` episodes for a reading the model cannot take (older than what it
+        has seen: a batch replayed after later ones). The hard limits need no model, so an implausible
+        value is reported whatever the order of delivery; the model itself does not move."""
+        found = []
+        for name, x in values.items():
+            bounds = self.limits.get(name)
+            if bounds is not None and not bounds[0] <= x <= bounds[1]:
+                found.append(Episode(name, LIMIT, (name,), timestamp_ms, ended_at=timestamp_ms,
+                                     peak_score=1.0 + _outside(x, bounds)))
+        return found
+
     def observe(self, model: DeviceModel, timestamp_ms: int, values: dict[str, float]) -> list[Episode]:
         """One reading, strictly newer than every reading the model has seen.
 

@@ -166,3 +166,18 @@ def test_replaying_any_part_changes_nothing():
         plans = run_in_memory(_planner(), records[start:end], table)
         assert all(not plan.writes for plan in plans), (start, end)
     assert table == before
+
+
+def test_a_late_reading_outside_the_limits_is_a_closed_limit_episode_and_leaves_the_model_alone():
+    table: dict = {}
+    run_in_memory(_planner(), [_reading(10, "press-001", NOW_MS - 1000, temperature=70.0)], table)
+    state_before = table[("press-001", "state")]
+    # Delivered after a newer one (a batch replayed after later batches succeeded).
+    plans = run_in_memory(_planner(), [_reading(5, "press-001", NOW_MS - 5000, temperature=500.0)], table)
+    assert (sum(p.late for p in plans), sum(p.episodes_opened.get("limit", 0) for p in plans)) == (1, 1)
+    episode = table[("press-001", "2026-11-19T09:46:35.000Z#episode#temperature")]
+    assert (episode["kind"]["S"], episode["started_at"]["N"], episode["ended_at"]["N"], episode["readings"]["N"]) == (
+        "limit", str(NOW_MS - 5000), str(NOW_MS - 5000), "1")
+    assert table[("press-001", "state")] == state_before
+    again = run_in_memory(_planner(), [_reading(5, "press-001", NOW_MS - 5000, temperature=500.0)], table)
+    assert all(not plan.writes for plan in again), "a replay of it changes nothing"
