@@ -136,7 +136,8 @@ def costs(shape: Shape, measured: dict, record_bytes: int) -> tuple[dict, dict, 
     duration_s = measured["cpu_s"] / per_batch + sum(AWS_CALL_MS.get(n, 10) * c for n, c in calls.items()) / 1000
     ours = dict(shared)
     ours["Lambda duration"] = _month(shape.invocations_s) * duration_s * LAMBDA_MEMORY_GB * p["lambda_gb_second_arm"]
-    ours["DynamoDB writes"] = _month(shape.invocations_s) * measured["write_units"] / per_batch / 1e6 * p["dynamodb_wru_per_million"]
+    ours["DynamoDB writes"] = (_month(shape.invocations_s) * measured["write_units"] / per_batch / 1e6
+                               * p["dynamodb_wru_per_million"])
     ours["S3 requests"] = _month(shape.invocations_s) * calls.get("PutObject", 0) / 1000 * p["s3_put_per_thousand"]
     naive = dict(shared)
     naive_duration_s = shape.batch * (AWS_CALL_MS["PutItem"] + AWS_CALL_MS["PutObject"]) / 1000

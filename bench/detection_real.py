@@ -137,7 +137,8 @@ def covered_rows(run: Replay) -> list[bool]:
     for episode in run.episodes:
         end_ms = episode.ended_at if episode.ended_at is not None else timestamps[-1]
         # Rows are at a fixed step here: index from time.
-        for index in range(max(0, (episode.started_at - first_ms) // step), min(len(timestamps), (end_ms - first_ms) // step + 1)):
+        first_index = max(0, (episode.started_at - first_ms) // step)
+        for index in range(first_index, min(len(timestamps), (end_ms - first_ms) // step + 1)):
             covered[index] = True
     return covered
 

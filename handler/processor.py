@@ -27,7 +27,7 @@ from handler import items, layout, quarantine
 from handler.core import DevicePlan, Planner, SortedBatch, keys_needed, sort_batch
 from handler.detection import Detector
 from handler.quarantine import sequence_order
-from handler.records import Reading, Rejected, parse_record
+from handler.records import Reading, parse_record
 from handler.settings import ProcessorSettings
 from handler.storage import Archive, Calls, Deadline, MetricsTable, ObjectExists, StorageError
 

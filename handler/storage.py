@@ -13,12 +13,14 @@ the batch for retry rather than let Lambda time out in the middle of a write.
 from __future__ import annotations
 
 import time
+
+from handler.items import Write, item_size
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable
 
-from handler.items import Write, item_size, key_of
 
 # DynamoDB's own limits: AWS rejects larger requests (moto does not).
 BATCH_GET_LIMIT = 100
@@ -140,7 +142,7 @@ def _call(clients: _Clients, deadline: Deadline, calls: Calls, api: str, operati
         calls.count(api)
         try:
             return getattr(client, operation)(**arguments)
-        except Exception as error:  # noqa: BLE001 - classified below
+        except Exception as error:
             if getattr(error, "response", None) and _error_code(error) == "TransactionCanceledException":
                 raise
             if _http_status(error) == 412 or _error_code(error) == "PreconditionFailed":
@@ -260,7 +262,7 @@ class MetricsTable:
                             outcome.refused[owner] = str(error)
                     queue = []
                 continue
-            except Exception as error:  # noqa: BLE001 - a cancellation: sorted per action below
+            except Exception as error:
                 if _error_code(error) != "TransactionCanceledException":
                     raise
                 reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
@@ -282,7 +284,7 @@ class MetricsTable:
                     for owner, _ in resend:
                         outcome.refused[owner] = "transaction cancelled and no time left to resend it"
                 continue
-            for owner, write in flat:
+            for _, write in flat:
                 size = item_size(write.item)
                 calls.write_units += 2 * -(-size // 1024)  # transactional writes cost twice, per started KB
                 calls.largest_item_bytes = max(calls.largest_item_bytes, size)
@@ -311,7 +313,7 @@ class Archive:
                   ContentType="application/x-ndjson", ContentEncoding="gzip")
         except StorageError:
             raise
-        except Exception as error:  # noqa: BLE001 - 412 is the one answer that is not a failure
+        except Exception as error:
             if _http_status(error) == 412 or _error_code(error) == "PreconditionFailed":
                 raise ObjectExists(key) from None
             raise

@@ -542,7 +542,8 @@ def read_series(path: Path, options: ReadOptions | None = None) -> Series:
         raise CsvError(f"{where}: {len(sensors)} sensor columns, a device message carries at most "
                        f"{MAX_SENSORS_PER_READING}: split the file, or leave columns out with --ignore-column")
     sensors.sort(key=lambda column: column.index)
-    series = Series(path=path, separator=separator, encoding=encoding, time_column=" + ".join(header[index] for index in time_indices),
+    series = Series(path=path, separator=separator, encoding=encoding,
+                    time_column=" + ".join(header[index] for index in time_indices),
                     time_format=time_format, device_column=header[device_index] if device_index is not None else None,
                     sensors=sensors, label_columns=label_columns, text_columns=text_columns,
                     ignored_columns=ignored_columns, labels_column=header[labels_index] if labels_index is not None

@@ -74,7 +74,7 @@ def _bucket_companions(args: StackValidationArgs, _settings, report: ReportViola
     for bucket in buckets:
         name = get_path(raw(bucket.props), "bucket")
         for role, types in BUCKET_COMPANIONS.items():
-            if not any(_refers_to(r, "bucket", {bucket.urn}, lambda value: value == name)
+            if not any(_refers_to(r, "bucket", {bucket.urn}, lambda value, name=name: value == name)
                        for r in args.resources if r.resource_type in types):
                 report(f"bucket {bucket.name} has no {role} resource in the stack (none names it in `bucket`)",
                        bucket.urn)

@@ -11,7 +11,7 @@ from handler.core import Planner, sort_batch
 from handler.detection import Detector
 from handler.detector_settings import DetectorSettings
 from handler.message_format import KNOWN_SENSORS
-from handler.processor import Processor, archive_line, records_in_object
+from handler.processor import Processor, archive_line
 from handler.quarantine import line
 from handler.records import LATEST_PLAUSIBLE_MS, Reading, Rejected, parse_record
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from operations.replay import ReplayError, chunks, replay
-from tests.conftest import NOW_MS, LambdaContext, steady_batch
+from tests.conftest import LambdaContext, steady_batch
 
 FAILURE_KEY = "aws/lambda/0aec4ba3-aaaa-bbbb-cccc-000000000000/shardId-000000000000/2026/11/19/2026-11-19T09.46.40-{}"
 

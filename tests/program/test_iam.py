@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from components.processing import XRAY_WRITE_ACTIONS
 from offline.mocks import RegisteredResource

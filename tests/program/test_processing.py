@@ -1,8 +1,6 @@
 """The processor function, its role, log group and the stream mapping."""
 
-import io
 import json
-import zipfile
 
 import pulumi
 

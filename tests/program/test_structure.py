@@ -1,6 +1,5 @@
 """Every resource belongs to a component named after its role, and the stack exports what users need."""
 
-from offline.mocks import run_program
 
 COMPONENT_TYPES = {
     "iotpipeline:index:SensorPipeline", "iotpipeline:index:Encryption", "iotpipeline:index:Storage",
