@@ -19,7 +19,6 @@ from components.log_groups import encrypted_log_group
 from components.processing import METRICS_NAMESPACE
 from components.settings import AlarmSettings
 from handler import layout
-from handler.detection import KINDS as ANOMALY_KINDS
 
 # Every alarm and the dashboard look at five-minute windows, the unit the
 # thresholds in the stack's config are stated in ("this many in 5 minutes").
@@ -427,7 +426,7 @@ def dashboard_body(args: MonitoringArgs, alarm_arns: Sequence[pulumi.Input[str]]
         ]),
         ("Anomalies by kind", [
             processor(layout.METRIC_ANOMALIES, kind, **{layout.METRIC_DIMENSION_ANOMALY_KIND: kind})
-            for kind in ANOMALY_KINDS
+            for kind in layout.ANOMALY_KINDS
         ]),
         ("Quarantined records", [
             processor(layout.METRIC_QUARANTINED, "Quarantined"),

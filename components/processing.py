@@ -18,7 +18,7 @@ from handler import layout
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
 LAMBDA_RUNTIME = "python3.13"
-METRICS_NAMESPACE = "IotSensorPipeline"
+METRICS_NAMESPACE = layout.METRICS_NAMESPACE
 TRACING_MODES = ("Active", "PassThrough")
 # X-Ray's write actions authorize on no resource: AWS documents Resource "*" for them
 # (the one wildcard resource in the stack's roles, and the pack's allowed list says so).

@@ -75,14 +75,8 @@ from handler.detector_settings import DetectorSettings
 
 DEVICE_SCOPE = "device"
 
-LIMIT = "limit"
-SPIKE = "spike"
-LEVEL_SHIFT = "level_shift"
-VARIANCE = "variance"
-DRIFT = "drift"
-STUCK = "stuck"
-MULTIVARIATE = "multivariate"
-KINDS = (LIMIT, SPIKE, LEVEL_SHIFT, VARIANCE, DRIFT, STUCK, MULTIVARIATE)
+# The kinds are part of the stores' contract (handler/layout.py), which the program reads.
+KINDS = LIMIT, SPIKE, LEVEL_SHIFT, VARIANCE, DRIFT, STUCK, MULTIVARIATE = layout.ANOMALY_KINDS
 # Which kind replaces which in an open episode (higher replaces lower).
 # A variance change outranks level changes: noisier readings also move the level by chance,
 # while a level shift alone raises the short-term variance too briefly to be one.

@@ -65,6 +65,13 @@ ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 
 # CloudWatch metrics the processor emits (embedded metric format) and the
 # alarms and dashboard read: one definition for both sides.
+# The namespace the program sets on the function (ENV_METRICS_NAMESPACE) and the
+# alarms and dashboard read.
+METRICS_NAMESPACE = "IotSensorPipeline"
+# The episode kinds the detector reports (handler/detection.py), one dashboard line
+# and one metric dimension value each.
+ANOMALY_KINDS = ("limit", "spike", "level_shift", "variance", "drift", "stuck", "multivariate")
+
 METRIC_DIMENSION_FUNCTION = "FunctionName"
 METRIC_DIMENSION_ANOMALY_KIND = "AnomalyKind"
 METRIC_RECORDS_IN = "RecordsIn"

@@ -81,5 +81,5 @@ def load(environ: dict[str, str]) -> ProcessorSettings:
         ttl_days=int(ttl_raw),
         sensor_limits=_sensor_limits(environ),
         detector=_detector(environ),
-        metrics_namespace=environ.get(layout.ENV_METRICS_NAMESPACE, "").strip() or "IotSensorPipeline",
+        metrics_namespace=environ.get(layout.ENV_METRICS_NAMESPACE, "").strip() or layout.METRICS_NAMESPACE,
     )

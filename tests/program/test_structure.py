@@ -47,3 +47,25 @@ def test_first_preview_declares_the_same_resources_with_unknown_arns(dev, dev_pr
     assert sorted(r.urn for r in dev_preview.resources) == sorted(r.urn for r in dev.resources)
     mapping = dev_preview.one("aws:lambda/eventSourceMapping:EventSourceMapping")
     assert type(mapping.inputs["eventSourceArn"]).__name__ == "Unknown"
+
+
+def test_the_program_reads_only_the_handlers_contract_modules():
+    """components/ and __main__.py import the message format, the layout and the detector-settings
+    validator, nothing else of the Lambda package: what the program declares cannot depend on how
+    the processor is written."""
+    import ast
+    from pathlib import Path
+
+    contract = {"handler.layout", "handler.message_format", "handler.detector_settings"}
+    root = Path(__file__).resolve().parents[2]
+    imported = {}
+    for path in [root / "__main__.py", *sorted((root / "components").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "handler":
+                names = ({f"handler.{alias.name}" for alias in node.names} if node.module == "handler"
+                         else {node.module})
+                imported.setdefault(path.name, set()).update(names)
+            elif isinstance(node, ast.Import):
+                imported.setdefault(path.name, set()).update(
+                    alias.name for alias in node.names if alias.name.split(".")[0] == "handler")
+    assert {name: modules - contract for name, modules in imported.items() if modules - contract} == {}
