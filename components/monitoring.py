@@ -268,8 +268,8 @@ def _rule_action_query(metric_name: str, rule_name: pulumi.Input[str]) -> list[d
 def _table_throttle_queries(table_name: pulumi.Input[str]) -> list[dict[str, Any]]:
     """Read and write throttle events on the table, summed.
 
-    These count every throttled item inside BatchGetItem/BatchWriteItem, which
-    the processor uses; ThrottledRequests counts a batch only if all of it was
+    These count every throttled item inside BatchGetItem/TransactWriteItems, which
+    the processor uses; ThrottledRequests counts a request only if all of it was
     throttled, and is published per Operation.
     """
     def events(query_id: str, metric_name: str) -> dict[str, Any]:
