@@ -72,12 +72,6 @@ def decode_applied(data: bytes) -> dict[int, int]:
     return dict(zip(offsets, _from_uint16(data[1 + _BITMAP_BYTES :])))
 
 
-def exact(value: float) -> int:
-    """`value` as an integer multiple of 2**-1074."""
-    numerator, denominator = value.as_integer_ratio()
-    return numerator << (_EXACT_SHIFT - denominator.bit_length() + 1)
-
-
 def exact_to_float(total: int) -> float:
     return total / (1 << _EXACT_SHIFT)  # int division rounds correctly, whatever the size
 
@@ -101,7 +95,7 @@ class SensorStats:
     def __init__(self, count: int, total: int, minimum: float, maximum: float, last: float,
                  last_timestamp_ms: int) -> None:
         self.count = count
-        self.total = total  # exact, see exact()
+        self.total = total  # exact: an integer multiple of 2**-1074
         self.minimum = minimum
         self.maximum = maximum
         self.last = last
@@ -139,7 +133,8 @@ class Window:
         self.changed = True
         sensors = self.sensors
         for name, value in values.items():
-            numerator, denominator = value.as_integer_ratio()  # exact(value), inlined: the hot loop
+            # The value as an integer multiple of 2**-1074 (exact), inline: this is the hot loop.
+            numerator, denominator = value.as_integer_ratio()
             scaled = numerator << (_EXACT_SHIFT + 1 - denominator.bit_length())
             stats = sensors.get(name)
             if stats is None:
