@@ -102,10 +102,6 @@ class SensorStats:
         self.last_timestamp_ms = last_timestamp_ms
 
     @property
-    def sum(self) -> float:
-        return exact_to_float(self.total)
-
-    @property
     def mean(self) -> float:
         return exact_to_float(self.total) / self.count
 
