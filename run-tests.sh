@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs everything CI checks, offline: the linter (ruff, rules in pyproject.toml), then the
+# Runs everything CI checks, without a cloud: the linter (ruff, rules in pyproject.toml), then the
 # whole test suite (Pulumi mocks, the policy pack over its analyzer protocol, moto's server on
 # loopback). Extra arguments go to pytest. The tests run even when lint fails, so one run
 # shows both; the exit status is non-zero if either failed.

@@ -4,7 +4,7 @@
     python -m bench.local_throughput --devices 100 --rate 10 --duration 600
 
 The first measures put_records and get_records rates into one shard of moto's
-server as it fills, with and without local/moto_server.py's fix, in one run:
+server as it fills, with and without harness/moto_server.py's fix, in one run:
 the median of --repeat fresh servers each (the baseline, moto as shipped,
 measured beside the fix).
 The second runs the whole local pipeline (local/run.py) and samples, every
@@ -27,7 +27,7 @@ import boto3
 
 from local.processes import free_port, start_module, stop
 from local.run import LocalRun, _arguments, summarize_run
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 
 OUTPUT = PROJECT_DIR / ".local-run" / "bench"
 
@@ -46,7 +46,7 @@ def kinesis_rates(patched: bool, records: int, chunk: int = 500) -> list[tuple[i
     """(records already in the shard, put records/s, get records/s) as one shard fills."""
     port = free_port()
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    server = start_module("local.moto_server", port, OUTPUT / "moto-bench.log", *([] if patched else ["--unpatched"]))
+    server = start_module("harness.moto_server", port, OUTPUT / "moto-bench.log", *([] if patched else ["--unpatched"]))
     try:
         kinesis = boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{port}", region_name="ap-southeast-1",
                                aws_access_key_id="bench", aws_secret_access_key="bench")
@@ -74,7 +74,7 @@ def kinesis_rates(patched: bool, records: int, chunk: int = 500) -> list[tuple[i
 
 def bench_kinesis(records: int, repeat: int) -> None:
     for patched in (False, True):
-        label = "patched (local/moto_server.py)" if patched else "moto as shipped"
+        label = "patched (harness/moto_server.py)" if patched else "moto as shipped"
         runs = [kinesis_rates(patched, records) for _ in range(repeat)]
         for checkpoint in zip(*runs):
             stored = checkpoint[0][0]

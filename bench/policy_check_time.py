@@ -1,8 +1,8 @@
-"""Wall time of the offline policy check on a stack, median of repeated runs.
+"""Wall time of the policy check (`python -m policycheck`) on a stack, median of repeated runs.
 
     python -m bench.policy_check_time [--stack dev] [--repeat 5]
 
-Each run is a fresh `python -m offline.policy_check` process, both modes (first
+Each run is a fresh `python -m policycheck` process, both modes (first
 preview and update), as CI runs it: interpreter start, the program under
 mocks twice, the policy pack's start and every Analyze call.
 """
@@ -24,7 +24,7 @@ def main() -> None:
     times = []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "offline.policy_check", "--stack", args.stack],
+        subprocess.run([sys.executable, "-m", "policycheck", "--stack", args.stack],
                        check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
     print(f"policy check, stack {args.stack}, both modes: median {statistics.median(times):.2f} s "

@@ -136,8 +136,8 @@ class LocalStack:
         import boto3
         from moto.server import ThreadedMotoServer
 
-        from local.moto_server import patch_moto
-        from offline.local_aws import provision_stack
+        from harness.moto_server import patch_moto
+        from harness.provision import provision_stack
 
         patch_moto()  # as the local run and the tests serve moto
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 
 ARCHIVE_DIR = "archive"
 # Where ./run-local.sh writes by default (local/run.py --output); a run folder

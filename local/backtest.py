@@ -42,7 +42,7 @@ from handler.message_format import (KNOWN_SENSORS, MIN_TIMESTAMP_MS, SENSOR_NAME
 from handler.settings import SettingsError
 from handler.settings import load as load_processor_settings
 from local.csv_series import CsvError, ReadOptions, Series, read_series
-from offline.stack_config import (CONFIG_ERROR_EXIT, PROJECT_DIR, config_error_message, load_project,
+from harness.stack_config import (CONFIG_ERROR_EXIT, PROJECT_DIR, config_error_message, load_project,
                                   load_stack_config, project_name)
 
 PROG = "backtest"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from handler.layout import STATE_SORT_KEY, TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from local.runs import LATEST, SNAPSHOT_FILE, default_output
-from offline.stack_config import run_command, stack_names, stack_region
+from harness.stack_config import run_command, stack_names, stack_region
 
 # Sort keys start with a UTC ISO time; "~" sorts after every time, before "state".
 UPPER_BOUND_SUFFIX = "~"

@@ -23,7 +23,7 @@ import time
 import uuid
 from typing import Callable
 
-from offline.local_aws import MappingSettings
+from harness.provision import MappingSettings
 
 logger = logging.getLogger("local.poller")
 

@@ -39,9 +39,9 @@ from local.metric_sink import MetricLineSink
 from local.poller import LatencyHistogram, ShardPoller
 from local.processes import free_port, start_module, stop
 from local.runs import LATEST, default_output, new_run_folder
-from offline.local_aws import FUNCTION, MAPPING, provision
-from offline.mocks import run_program
-from offline.stack_config import project_name, run_command, stack_names
+from harness.provision import FUNCTION, MAPPING, provision
+from harness.mocks import run_program
+from harness.stack_config import project_name, run_command, stack_names
 from simulation.series import SENSOR_PROFILES
 
 # The run waits for the last records as long as something still moves; this long with
@@ -118,7 +118,7 @@ class LocalRun:
         self.broker_port = free_port()
         self.children.append(start_module("local.broker", self.broker_port, self.output / "broker.log"))
         moto_port = free_port()
-        self.children.append(start_module("local.moto_server", moto_port, self.output / "moto.log"))
+        self.children.append(start_module("harness.moto_server", moto_port, self.output / "moto.log"))
         endpoint = f"http://127.0.0.1:{moto_port}"
         os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_ENDPOINT_URL=endpoint)
         self.pipeline = provision(program, endpoint)

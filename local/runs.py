@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 
 LATEST = "latest"
 RUNS_DIR = "runs"

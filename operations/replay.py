@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import boto3
 
 from handler.layout import LAMBDA_FAILURE_PREFIX
-from offline.stack_config import run_command, stack_names, stack_region
+from harness.stack_config import run_command, stack_names, stack_region
 
 # Lambda's synchronous payload limit is 6 MB; leave room for the envelope.
 MAX_PAYLOAD_BYTES = 5_000_000

@@ -2,7 +2,7 @@
 
 "Taggable" means the resource type takes a `tags` input in pulumi-aws
 (`taggable_types.json`, generated from the provider SDK by
-`python -m offline.taggable_types`). Tags the provider adds to everything it
+`python -m policycheck.taggable_types`). Tags the provider adds to everything it
 creates (`defaultTags`) count, so a stack that tags through its provider has
 no false positives.
 """

@@ -20,8 +20,8 @@ from moto.server import ThreadedMotoServer
 
 from handler import storage
 from handler.message_format import build_message, project, telemetry_topic
-from local.moto_server import patch_moto
-from offline.local_aws import LocalPipeline, provision_stack
+from harness.moto_server import patch_moto
+from harness.provision import LocalPipeline, provision_stack
 from tests.fault_proxy import FaultProxy
 
 SHARD = "shardId-000000000000"

@@ -63,7 +63,7 @@ class Mapping:
 
     @classmethod
     def like(cls, settings, invoke: Invoke, **overrides) -> "Mapping":
-        """A mapping with the batch size, retries and bisection a stack declares (offline.local_aws.MappingSettings)."""
+        """A mapping with the batch size, retries and bisection a stack declares (harness.provision.MappingSettings)."""
         values = {"batch_size": settings.batch_size, "max_retries": settings.maximum_retry_attempts,
                   "bisect": settings.bisect_on_error}
         values.update(overrides)

@@ -2,7 +2,7 @@
 
 import re
 
-from offline.stack_config import PROJECT_DIR, load_project
+from harness.stack_config import PROJECT_DIR, load_project
 
 README = (PROJECT_DIR / "README.md").read_text()
 SETTINGS_SOURCE = (PROJECT_DIR / "components" / "settings.py").read_text()

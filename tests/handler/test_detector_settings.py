@@ -8,7 +8,7 @@ import pytest
 from handler import layout
 from handler.detector_settings import DEFAULTS, DetectorSettings, DetectorSettingsError, validate
 from handler.settings import SettingsError, load
-from offline.mocks import run_program
+from harness.mocks import run_program
 
 ENVIRONMENT = {
     layout.ENV_METRICS_TABLE: "sensor-metrics-dev",

@@ -14,7 +14,7 @@ import pytest
 
 from local import backtest
 from local.csv_series import ReadOptions, read_series
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 
 from tests.conftest import LambdaContext
 

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from handler.message_format import telemetry_topic, topic_filter
 from local.broker import listener, serve
 from local.processes import free_port
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 
 DEVICE = "press-001"
 SUFFIX = "dev"

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from local.fleet import MALFORMED_KINDS
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 from simulation.series import EVENT_KINDS
 
 RULE_REJECTED_KINDS = {"not_json", "json_array"}

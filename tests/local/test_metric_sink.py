@@ -6,7 +6,7 @@ import threading
 from handler.layout import METRIC_DIMENSION_ANOMALY_KIND, METRIC_RECORDS_IN, METRIC_READINGS_STORED
 from local.metric_sink import MetricLineSink
 from local.poller import LatencyHistogram, ShardPoller
-from offline.local_aws import MappingSettings
+from harness.provision import MappingSettings
 from tests.conftest import NOW_MS, BatchBuilder
 
 POLLERS = 8

@@ -1,4 +1,4 @@
-"""The Kinesis fix in local/moto_server.py changes speed, not behaviour."""
+"""The Kinesis fix in harness/moto_server.py changes speed, not behaviour."""
 
 import boto3
 import pytest
@@ -11,7 +11,7 @@ RECORDS = 1_200
 @pytest.fixture(scope="module")
 def kinesis(tmp_path_factory):
     port = free_port()
-    server = start_module("local.moto_server", port, tmp_path_factory.mktemp("moto") / "moto.log")
+    server = start_module("harness.moto_server", port, tmp_path_factory.mktemp("moto") / "moto.log")
     client = boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{port}", region_name="ap-southeast-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
     client.create_stream(StreamName="patched", ShardCount=1)
@@ -53,7 +53,7 @@ def test_a_patched_shard_returns_every_record_once_in_order_from_any_position(ki
 @pytest.fixture(scope="module")
 def dynamodb(tmp_path_factory):
     port = free_port()
-    server = start_module("local.moto_server", port, tmp_path_factory.mktemp("moto-ddb") / "moto.log")
+    server = start_module("harness.moto_server", port, tmp_path_factory.mktemp("moto-ddb") / "moto.log")
     client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="ap-southeast-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
     client.create_table(TableName="patched", BillingMode="PAY_PER_REQUEST",

@@ -8,7 +8,7 @@ import pytest
 
 from local.failure_destination import ArchiveFailureDestination
 from local.poller import RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED, LatencyHistogram, ShardPoller, retry_from
-from offline.local_aws import MappingSettings
+from harness.provision import MappingSettings
 from operations.replay import failed_batches
 
 SHARD = "shardId-000000000001"

@@ -9,10 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from offline.analyzer import PolicyAnalyzer, ProviderInfo, Violation, struct
-from offline.mocks import RegisteredResource
-from offline.policy_check import default_policy_config, load_policy_config
-from offline.stack_config import project_name
+from policycheck.analyzer import PolicyAnalyzer, ProviderInfo, Violation, struct
+from harness.mocks import RegisteredResource
+from policycheck.check import default_policy_config, load_policy_config
+from harness.stack_config import project_name
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown sentinel on the wire
 KEY_ARN = "arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -1,8 +1,8 @@
-"""The offline engine's Configure: policy config reconciled as the engine does it."""
+"""The analyzer client's Configure: policy config reconciled as the engine does it."""
 
 import pytest
 
-from offline.analyzer import LEVEL_NAMES, PolicyConfigError, reconcile_policy_config
+from policycheck.analyzer import LEVEL_NAMES, PolicyConfigError, reconcile_policy_config
 
 
 def reconciled(analyzer, config):

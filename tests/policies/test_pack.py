@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from offline.analyzer import LEVEL_NAMES, SEVERITY_NAMES
-from offline.stack_config import PROJECT_DIR
+from policycheck.analyzer import LEVEL_NAMES, SEVERITY_NAMES
+from harness.stack_config import PROJECT_DIR
 from tests.policies import (test_access, test_analytics_policies, test_encryption, test_least_privilege,
                             test_reliability, test_retention)
 

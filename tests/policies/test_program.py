@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from offline import policy_check
-from offline.mocks import run_program
-from offline.mutations import MUTATIONS, markdown_table, run_mutations
-from offline.stack_config import PROJECT_DIR, stack_names
+from policycheck import check
+from harness.mocks import run_program
+from policycheck.mutations import MUTATIONS, markdown_table, run_mutations
+from harness.stack_config import PROJECT_DIR, stack_names
 from tests.policies.test_pack import ADVISORY_BY_DEFAULT
 
 MODES = {"first-preview": True, "update": False}
@@ -24,8 +24,8 @@ def dev_run(request):
 @pytest.mark.parametrize("stack", stack_names())
 @pytest.mark.parametrize("mode", list(MODES))
 def test_program_stack_has_no_violation_under_its_policy_config(stack, mode):
-    config = policy_check.load_policy_config(policy_check.default_policy_config(stack))
-    result = policy_check.check_stack(stack, MODES[mode], config)
+    config = check.load_policy_config(check.default_policy_config(stack))
+    result = check.check_stack(stack, MODES[mode], config)
     # Nothing but the one reminder the shipped configs keep advisory: they make
     # every other policy mandatory, and a "can't run policy" note would mean a
     # policy gave up on an unknown value.
@@ -38,7 +38,7 @@ def test_program_stack_has_no_violation_under_its_policy_config(stack, mode):
 def test_program_stack_passes_the_default_levels(stack, mode):
     """What `pulumi preview --policy-pack policies` gives without a config file: only advisory notes,
     and only from the policies the README explains as advisory."""
-    result = policy_check.check_stack(stack, MODES[mode], {})
+    result = check.check_stack(stack, MODES[mode], {})
     assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.mandatory] == []
     assert {v.policy for v in result.violations} <= ADVISORY_BY_DEFAULT
 
@@ -61,11 +61,11 @@ def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run, lev
 def test_readme_mutation_table_is_the_current_result():
     readme = (PROJECT_DIR / "policies" / "README.md").read_text()
     table = markdown_table(run_mutations(run_program("dev")))
-    assert table in readme, "rerun `python -m offline.mutations` and paste its table into policies/README.md"
+    assert table in readme, "rerun `python -m policycheck.mutations` and paste its table into policies/README.md"
 
 
 def test_check_exits_zero_for_a_clean_stack_and_prints_json(capsys):
-    assert policy_check.main(["--stack", "dev", "--json"]) == 0
+    assert check.main(["--stack", "dev", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mandatoryViolations"] == 0 and set(report["results"]) == {"preview", "update"}
 
@@ -74,25 +74,25 @@ def test_check_exits_zero_for_a_clean_stack_and_prints_json(capsys):
 def test_a_stack_without_its_own_trail_passes_the_default_levels(mode):
     """auditTrail: none: no trail bucket; the archive still logs its requests, the log bucket is still exempt."""
     run = run_program("dev", preview=MODES[mode], config_overrides={"auditTrail": "none"})
-    result = policy_check.check_run(run, {})
+    result = check.check_run(run, {})
     assert [f"{v.policy} on {v.urn}: {v.message}" for v in result.mandatory] == []
 
 
 def test_check_runs_with_the_default_levels_on_request(capsys):
-    assert policy_check.main(["--stack", "dev", "--update", "--default-levels", "--json"]) == 0
+    assert check.main(["--stack", "dev", "--update", "--default-levels", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["policyPackConfig"] is None
     assert {v["level"] for v in report["results"]["update"]} == {"advisory"}
 
 
 def test_check_runs_one_mode_on_request(capsys):
-    assert policy_check.main(["--stack", "prod", "--preview", "--json"]) == 0
+    assert check.main(["--stack", "prod", "--preview", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["results"]) == {"preview"}
 
 
 def test_check_rejects_an_unknown_stack(capsys):
     with pytest.raises(SystemExit) as exited:
-        policy_check.main(["--stack", "staging"])
+        check.main(["--stack", "staging"])
     assert exited.value.code == 2
     assert "no stack file Pulumi.staging.yaml; stacks here: dev, prod" in capsys.readouterr().err
 
@@ -101,7 +101,7 @@ def test_check_rejects_a_policy_config_the_engine_would_refuse(tmp_path, capsys)
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"cloudwatch-log-group-retention": {"minimumDays": "a month"}}))
     with pytest.raises(SystemExit):
-        policy_check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
+        check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
     assert "cloudwatch-log-group-retention: 'a month' is not of type 'integer'" in capsys.readouterr().err
 
 
@@ -109,7 +109,7 @@ def test_check_exits_one_and_names_policy_resource_and_property(tmp_path, capsys
     stricter = tmp_path / "stricter.json"
     stricter.write_text(json.dumps({"all": "mandatory",
                                     "aws-resource-required-tags": {"requiredTags": ["DataClassification"]}}))
-    assert policy_check.main(["--stack", "dev", "--update", "--policy-pack-config", str(stricter)]) == 1
+    assert check.main(["--stack", "dev", "--update", "--policy-pack-config", str(stricter)]) == 1
     output = capsys.readouterr().out
     assert re.search(r"\[mandatory\] \[severity: low\]  aws-resource-required-tags  "
                      r"\(aws:kinesis/stream:Stream: iot-dev-ingestion-stream\)", output)

@@ -1,8 +1,8 @@
 """Stack policies on fixture stacks: the exact resources each fails, in first-preview form
 (names and ARNs unknown, references carried by property dependencies) and with known values."""
 
-from offline.analyzer import PolicyAnalyzer
-from offline.stack_config import project_name
+from policycheck.analyzer import PolicyAnalyzer
+from harness.stack_config import project_name
 from tests.policies.conftest import KEY_ARN, UNKNOWN, allow, doc, resource
 
 BUCKET = "aws:s3/bucket:Bucket"

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 from tests.policies.conftest import TAGS, UNKNOWN, assert_verdicts, aws_provider, fails, passes
 
 POLICY = "aws-resource-required-tags"
@@ -49,6 +49,6 @@ def test_provider_default_tags_count(analyzer):
 
 
 def test_generated_taggable_types_match_the_installed_provider():
-    result = subprocess.run([sys.executable, "-m", "offline.taggable_types", "--check"], cwd=PROJECT_DIR,
+    result = subprocess.run([sys.executable, "-m", "policycheck.taggable_types", "--check"], cwd=PROJECT_DIR,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

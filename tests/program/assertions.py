@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from offline.mocks import RegisteredResource
+from harness.mocks import RegisteredResource
 
 
 def value_at(resource: RegisteredResource, path: str) -> Any:

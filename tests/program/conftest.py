@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from offline.mocks import ProgramRun, run_program
+from harness.mocks import ProgramRun, run_program
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from components import archive_tables
 from components.archive_tables import PARTITION_KEYS, QUARANTINE, READINGS
-from offline.mocks import run_program
+from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements, value_at
 
 DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
@@ -220,7 +220,7 @@ def test_analytics_args_refuse_a_cutoff_below_athenas_minimum():
 
 
 def test_docs_describe_every_column():
-    from offline.stack_config import PROJECT_DIR
+    from harness.stack_config import PROJECT_DIR
 
     text = (PROJECT_DIR / "docs" / "analytics.md").read_text()
     missing = [c.name for table in archive_tables.TABLES for c in table.columns if f"`{c.name}`" not in text]

@@ -7,7 +7,7 @@ import pulumi
 import pytest
 
 from components.audit import SECURITY_EVENTS
-from offline.mocks import run_program
+from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 TRAIL = "aws:cloudtrail/trail:Trail"

@@ -11,8 +11,8 @@ import warnings
 
 import pytest
 
-from offline.mocks import run_program
-from offline.stack_config import stack_names
+from harness.mocks import run_program
+from harness.stack_config import stack_names
 
 
 def _python_name(wire_name: str) -> str:

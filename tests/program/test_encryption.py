@@ -4,7 +4,7 @@ from fnmatch import fnmatchcase
 
 import pytest
 
-from offline.mocks import run_program
+from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 KEY = "aws:kms/key:Key"

@@ -1,6 +1,6 @@
 """Device authentication: thing type, device policy, things with CSR-issued certificates."""
 
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 from tests.program.assertions import assert_input, policy_statements
 
 IOT_ARN = "arn:aws:iot:ap-southeast-1:123456789012"

@@ -4,7 +4,7 @@ import json
 
 
 from components.processing import XRAY_WRITE_ACTIONS
-from offline.mocks import RegisteredResource
+from harness.mocks import RegisteredResource
 
 POLICY_INPUTS = {
     "aws:iam/rolePolicy:RolePolicy": "policy",

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from handler.message_format import filters_overlap, telemetry_topic, topic_matches_filter
-from offline.mocks import ProgramRun, RegisteredResource, run_program
+from harness.mocks import ProgramRun, RegisteredResource, run_program
 
 DEVICES = ["press-001"]
 RULE = "aws:iot/topicRule:TopicRule"

@@ -11,7 +11,7 @@ from components.settings import ALARM_THRESHOLD_KEYS
 from handler import layout, metrics
 from handler.detection import KINDS
 from handler.processor import BatchReport
-from offline.mocks import run_program
+from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"

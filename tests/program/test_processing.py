@@ -5,7 +5,7 @@ import json
 import pulumi
 
 from handler import layout
-from offline.mocks import run_program
+from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 FUNCTION = "aws:lambda/function:Function"

@@ -4,7 +4,7 @@ naming the key, the bad value and what is allowed."""
 import pulumi
 import pytest
 
-from offline.mocks import run_program
+from harness.mocks import run_program
 
 
 def _error(overrides: dict) -> str:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from offline.mocks import run_program
-from offline.stack_config import stack_names
+from harness.mocks import run_program
+from harness.stack_config import stack_names
 
 
 @pytest.mark.parametrize("stack", stack_names())

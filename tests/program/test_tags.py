@@ -5,8 +5,8 @@ import inspect
 
 import pytest
 
-from offline.stack_config import stack_names
-from offline.mocks import run_program
+from harness.stack_config import stack_names
+from harness.mocks import run_program
 
 REQUIRED_TAG_KEYS = ("Project", "Environment", "ManagedBy", "Owner", "CostCenter")
 

@@ -1,7 +1,7 @@
 """Inject misconfigurations into the real program's resources and see whether the
 policy check catches each with the policy meant to catch it.
 
-    python -m offline.mutations [--stack dev] [--preview] [--default-levels]
+    python -m policycheck.mutations [--stack dev] [--preview] [--default-levels]
 
 prints a Markdown table of mutations, the policy expected to catch each, and
 whether it did; exits 1 if an applicable mutation went uncaught. A mutation is
@@ -23,15 +23,15 @@ from typing import Callable, Sequence
 
 from google.protobuf import json_format
 
-from offline.analyzer import PolicyAnalyzer, struct
-from offline.mocks import ProgramRun, RegisteredResource, run_program
-from offline.policy_check import (
+from policycheck.analyzer import PolicyAnalyzer, struct
+from harness.mocks import ProgramRun, RegisteredResource, run_program
+from policycheck.check import (
     analyzed_resources,
     default_policy_config,
     load_policy_config,
     providers,
 )
-from offline.stack_config import project_name
+from harness.stack_config import project_name
 
 Edit = Callable[[dict], None]
 DELETE = object()
@@ -364,7 +364,7 @@ def markdown_table(results: list[MutationResult]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.mutations", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m policycheck.mutations", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--preview", action="store_true", help="mutate a first preview instead of an update")
     parser.add_argument("--default-levels", action="store_true",

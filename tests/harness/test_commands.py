@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from offline import policy_check
-from offline.stack_config import CONFIG_ERROR_EXIT, PROJECT_DIR
+from policycheck import check
+from harness.stack_config import CONFIG_ERROR_EXIT, PROJECT_DIR
 
 TYPO_STACK = """\
 config:
@@ -48,7 +48,7 @@ def run(project, *command: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", [
-    ("offline.policy_check", "--stack", "typo", "--update"),
+    ("policycheck", "--stack", "typo", "--update"),
     ("local.run", "--stack", "typo", "--duration", "1", "--output", "results"),
 ])
 def test_a_stack_file_problem_prints_every_problem_without_a_traceback_and_exits_2(project_with_a_typo, command):
@@ -70,7 +70,7 @@ def test_a_misspelled_policy_or_setting_names_the_closest_one_and_the_settings(t
     config.write_text(json.dumps({"cloudwatch-log-group-retenton": "advisory",
                                   "cloudwatch-log-group-retention": {"minimumDay": 90, "maximumDays": "long"}}))
     with pytest.raises(SystemExit) as exited:
-        policy_check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
+        check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
     assert exited.value.code == CONFIG_ERROR_EXIT
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -86,7 +86,7 @@ def test_an_unreadable_pack_config_is_a_config_problem(tmp_path, capsys):
     config = tmp_path / "pack.json"
     config.write_text("{not json")
     with pytest.raises(SystemExit) as exited:
-        policy_check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
+        check.main(["--stack", "dev", "--update", "--policy-pack-config", str(config)])
     assert exited.value.code == CONFIG_ERROR_EXIT
     assert f"--policy-pack-config {config}: Expecting property name" in capsys.readouterr().err
 
@@ -94,13 +94,13 @@ def test_an_unreadable_pack_config_is_a_config_problem(tmp_path, capsys):
 def test_the_check_says_how_many_resources_and_policies_it_checked(capsys):
     from pulumi.runtime.proto import analyzer_pb2
 
-    from offline.analyzer import PolicyAnalyzer
-    from offline.mocks import run_program
-    from offline.stack_config import project_name
+    from policycheck.analyzer import PolicyAnalyzer
+    from harness.mocks import run_program
+    from harness.stack_config import project_name
 
-    policy_check.main(["--stack", "dev", "--update", "--default-levels", "--json"])
+    check.main(["--stack", "dev", "--update", "--default-levels", "--json"])
     checked = json.loads(capsys.readouterr().out)["checked"]["update"]
-    resources = policy_check.analyzed_resources(run_program("dev"))
+    resources = check.analyzed_resources(run_program("dev"))
     with PolicyAnalyzer(project_name(), "dev", False) as analyzer:
         policies = [p.name for p in analyzer.info.policies if p.enforcementLevel != analyzer_pb2.DISABLED]
     assert checked == {"resources": len(resources), "policies": len(policies)}

@@ -1,7 +1,7 @@
 """moto's server for the local run, with Kinesis shards and DynamoDB transactions that stay
 fast as the stores fill.
 
-    python -m local.moto_server --port 5000
+    python -m harness.moto_server --port 5000
 
 moto keeps a shard's records in an ordered dict and, on every put, copies all
 its keys to find the last sequence number; every get walks the dict from the

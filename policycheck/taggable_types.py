@@ -1,6 +1,6 @@
 """Which pulumi-aws resource types take a `tags` input, read from the installed provider SDK.
 
-    python -m offline.taggable_types [--check]
+    python -m policycheck.taggable_types [--check]
 
 The tagging policy needs the list, but the policy pack does not depend on
 pulumi-aws (it would make the pack slow to start and tie it to one provider
@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi_aws
 from importlib import metadata
 
-from offline.stack_config import PROJECT_DIR
+from harness.stack_config import PROJECT_DIR
 
 OUTPUT = PROJECT_DIR / "policies" / "taggable_types.json"
 # A resource module registers its type token in `_internal_init`, right after
@@ -45,14 +45,14 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.taggable_types", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m policycheck.taggable_types", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the checked-in list differs")
     args = parser.parse_args(argv)
     current = render()
     if args.check:
         stale = not OUTPUT.exists() or OUTPUT.read_text() != current
         if stale:
-            print(f"{OUTPUT.relative_to(PROJECT_DIR)} is stale: run python -m offline.taggable_types", file=sys.stderr)
+            print(f"{OUTPUT.relative_to(PROJECT_DIR)} is stale: run python -m policycheck.taggable_types", file=sys.stderr)
         return 1 if stale else 0
     OUTPUT.write_text(current)
     print(f"wrote {OUTPUT.relative_to(PROJECT_DIR)}")

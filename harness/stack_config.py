@@ -2,8 +2,8 @@
 
 The CLI hands a program the defaults declared in `Pulumi.yaml` overlaid with the
 stack file's values, every value a string (structured ones as JSON) under a
-namespaced key. `pulumi.runtime.set_mocks` does none of that, so every offline
-run (tests, the policy check, the local run) loads configuration here.
+namespaced key. `pulumi.runtime.set_mocks` does none of that, so every run under
+mocks (tests, the policy check, the local run) loads configuration here.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def load_stack_config(
         stack_values = (yaml.safe_load(stream) or {}).get("config") or {}
     for key, value in stack_values.items():
         if isinstance(value, dict) and "secure" in value:
-            raise StackConfigError(f"{path.name}: {key} is a secret; offline runs take no secrets")
+            raise StackConfigError(f"{path.name}: {key} is a secret; runs under mocks take no secrets")
         config[_namespaced(key, name)] = _as_cli_string(value)
     for key, value in (overrides or {}).items():
         namespaced = _namespaced(key, name)
@@ -96,7 +96,7 @@ def config_error_message(error: BaseException) -> str | None:
     """The message of an error in what the user configured, or None for any other error.
 
     The program reports its configuration problems as `pulumi.RunError` (which the CLI prints
-    without a traceback, see `__main__.py`); offline commands print them the same way.
+    without a traceback, see `__main__.py`); the commands here print them the same way.
     """
     from pulumi.errors import RunError
 

@@ -1,6 +1,6 @@
 """Run the Pulumi program under mocks, as the engine would, and record what it declares.
 
-One harness for the program's tests, the offline policy check and the local run:
+One harness for the program's tests, the policy check and the local run:
 it loads the stack's configuration like the CLI does, answers the few data
 sources the program uses, and records every RegisterResource request with its
 parent, dependencies and wire-form inputs. With `preview=True` it behaves like a
@@ -27,12 +27,14 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from offline.stack_config import PROJECT_DIR, load_stack_config, project_name
+from harness.stack_config import PROJECT_DIR, load_stack_config, project_name
 
 MOCK_ACCOUNT_ID = "123456789012"
 MOCK_PARTITION = "aws"
 DEFAULT_REGION = "ap-southeast-1"
 IOT_ENDPOINT = "a1b2c3d4e5f6g7-ats.iot.{region}.amazonaws.com"
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 # Resource types whose ARN is not `arn:aws:<service>:<region>:<account>:<kind>/<name>`.
 _GLOBAL_SERVICES = {"iam", "s3", "cloudfront"}
@@ -55,6 +57,10 @@ class RegisteredResource:
     provider: str
     protect: bool
     delete_before_replace: bool
+    # The URNs the engine would take for this resource's earlier URNs: its `aliases` option
+    # (URNs, and specs completed from the resource as the engine completes them), then those
+    # it inherits from its parent's aliases. A resource that moves keeps its state through them.
+    aliases: list[str] = dataclasses.field(default_factory=list)
 
     def input(self, name: str, default: Any = None) -> Any:
         return self.inputs.get(name, default)
@@ -120,7 +126,7 @@ class PipelineMocks(pulumi.runtime.Mocks):
             return {"endpointAddress": IOT_ENDPOINT.format(region=self.region), "id": "iot-endpoint"}, []
         # A mock that answered {} would silently turn the program's use of an
         # unexpected data source into missing inputs: fail loudly instead.
-        raise NotImplementedError(f"the offline mocks do not answer the data source {token}")
+        raise NotImplementedError(f"the mocks (harness/mocks.py) do not answer the data source {token}")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if self.preview:
@@ -170,6 +176,20 @@ class PipelineMocks(pulumi.runtime.Mocks):
         return resource_id, outputs
 
 
+def engine_urn(stack: str, project: str, parent_urn: str, type_token: str, name: str) -> str:
+    """The URN the engine gives a resource: its type after its parent's whole type chain and `$`
+    (nothing before it under the stack), e.g. `SensorPipeline$Encryption$aws:kms/key:Key`."""
+    parent_type = parent_urn.split("::")[2] if parent_urn else ""
+    qualified = type_token if parent_type in ("", ROOT_STACK_TYPE) else f"{parent_type}${type_token}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def _urn_parts(urn: str) -> tuple[str, str, str, str]:
+    """(stack, project, qualified type, name) of a URN."""
+    prefix, project, qualified, name = urn.split("::", 3)
+    return prefix.removeprefix("urn:pulumi:"), project, qualified, name
+
+
 def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
     inputs = args.inputs
     for key in ("name", "bucket", "functionName"):
@@ -182,16 +202,46 @@ def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that keeps each request's parent, dependencies and wire inputs."""
+    """A MockMonitor that keeps each request's parent, dependencies, wire inputs and aliases,
+    and names resources with the URNs the engine gives them."""
 
-    def __init__(self, mocks: PipelineMocks) -> None:
+    def __init__(self, mocks: PipelineMocks, stack: str, project: str) -> None:
         super().__init__(mocks)
+        self.stack = stack
+        self.project = project
         self.registrations: list[RegisteredResource] = []
+        self._aliases_by_urn: dict[str, list[str]] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The SDK's mock keeps only the last type of the parent's chain (and the stack's type
+        # before top-level resources): the engine's form instead, which aliases are compared with.
+        return engine_urn(self.stack, self.project, parent, type_, name)
+
+    def _alias_urns(self, request) -> list[str]:
+        """The request's aliases as the engine resolves them (its step generator's generateAliases)."""
+        own = list(request.aliasURNs)  # an SDK that cannot send specs resolves them to URNs itself
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "urn":
+                own.append(alias.urn)
+                continue
+            spec = alias.spec
+            # A spec names only what changed: the rest is the resource's own.
+            parent = "" if spec.WhichOneof("parent") == "noParent" else spec.parentUrn or request.parent
+            own.append(engine_urn(spec.stack or self.stack, spec.project or self.project, parent,
+                                  spec.type or request.type, spec.name or request.name))
+        inherited = []
+        parent_name = _urn_parts(request.parent)[3] if request.parent else ""
+        for parent_alias in self._aliases_by_urn.get(request.parent, []):
+            for child_name in [request.name, *(_urn_parts(urn)[3] for urn in own)]:
+                inherited.append(_inherited_child_alias(request.type, child_name, parent_name, parent_alias))
+        return list(dict.fromkeys(own + inherited))
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == ROOT_STACK_TYPE:
             return response
+        aliases = self._alias_urns(request)
+        self._aliases_by_urn[response.urn] = aliases
         wire_inputs = struct_pb2.Struct()
         wire_inputs.CopyFrom(request.object)
         self.registrations.append(
@@ -211,9 +261,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 provider=request.provider,
                 protect=request.protect,
                 delete_before_replace=request.deleteBeforeReplace,
+                aliases=aliases,
             )
         )
         return response
+
+
+def _inherited_child_alias(child_type: str, child_name: str, parent_name: str, parent_alias: str) -> str:
+    """The engine's alias for a child of an aliased parent: under the parent's old URN, and a
+    name derived from the parent's (`<parent>-suffix`) derived from its old name."""
+    stack, project, _, parent_alias_name = _urn_parts(parent_alias)
+    if parent_name and child_name.startswith(parent_name):
+        child_name = parent_alias_name + child_name[len(parent_name):]
+    return engine_urn(stack, project, parent_alias, child_type, child_name)
 
 
 class _WarningRecorder(logging.Handler):
@@ -253,8 +313,8 @@ def run_program(
     config = load_stack_config(stack, overrides=config_overrides)
     region = config.get("aws:region", DEFAULT_REGION)
     mocks = PipelineMocks(region=region, preview=preview)
-    monitor = RecordingMonitor(mocks)
-    logger = logging.getLogger(f"offline.pulumi.{stack}")
+    monitor = RecordingMonitor(mocks, stack=stack, project=project_name())
+    logger = logging.getLogger(f"harness.pulumi.{stack}")
     logger.propagate = False
     recorder = _WarningRecorder()
     logger.addHandler(recorder)

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from offline.mocks import ProgramRun, run_program
+from harness.mocks import ProgramRun, run_program
 
 STREAM = "aws:kinesis/stream:Stream"
 TABLE = "aws:dynamodb/table:Table"

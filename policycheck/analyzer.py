@@ -25,8 +25,8 @@ import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from offline.mocks import RegisteredResource
-from offline.stack_config import UserConfigError
+from harness.mocks import RegisteredResource
+from harness.stack_config import UserConfigError
 
 POLICY_PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
 LEVELS = {
@@ -94,7 +94,7 @@ def struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
 def engine_command() -> list[str]:
     """What the shim runs: `<virtualenv>/bin/python -u -m pulumi.policy <engine address> .`.
 
-    The shim takes the interpreter from the pack's `virtualenv` option; offline,
+    The shim takes the interpreter from the pack's `virtualenv` option; here,
     the project's own interpreter (which has the pack's requirements) stands in.
     """
     return [sys.executable, "-u", "-m", "pulumi.policy", UNUSED_ENGINE_ADDRESS, "."]

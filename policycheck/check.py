@@ -1,7 +1,7 @@
 """The policy check without cloud credentials or the Pulumi CLI.
 
-    python -m offline.policy_check --stack dev [--preview | --update] [--json]
-                                   [--policy-pack-config FILE | --default-levels]
+    python -m policycheck --stack dev [--preview | --update] [--json]
+                          [--policy-pack-config FILE | --default-levels]
 
 Runs the program under mocks for the stack (as a first preview, with unknown
 outputs, and as an update, with known ones; both unless a flag picks one),
@@ -17,15 +17,14 @@ import argparse
 import dataclasses
 import functools
 import json
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from offline.analyzer import POLICY_PACK_DIR, PolicyAnalyzer, PolicyConfigError, ProviderInfo, Violation, struct
-from offline.mocks import ProgramRun, RegisteredResource, run_program
-from offline.stack_config import run_command, project_name, stack_names
+from policycheck.analyzer import POLICY_PACK_DIR, PolicyAnalyzer, PolicyConfigError, ProviderInfo, Violation, struct
+from harness.mocks import ProgramRun, RegisteredResource, run_program
+from harness.stack_config import run_command, project_name, stack_names
 
 PACK_NAME = "iot-sensor-pipeline-policies"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -134,11 +133,11 @@ def format_report(stack: str, result: CheckResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command("python -m offline.policy_check", lambda: _check(argv))
+    return run_command("python -m policycheck", lambda: _check(argv))
 
 
 def _check(argv: Sequence[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.policy_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m policycheck", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help=f"a stack with a Pulumi.<stack>.yaml ({', '.join(stack_names())})")
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--preview", action="store_true", help="only a first preview (unknown outputs)")
@@ -179,6 +178,3 @@ def _check(argv: Sequence[str] | None) -> int:
         print(f"{mandatory} mandatory violation(s); {elapsed:.1f} s")
     return 1 if mandatory else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
