@@ -5,11 +5,15 @@ outside the account (mandatory), and AWS services act only for this account.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from pulumi_policy import Severity
 
 from policy_kit import (
     MANDATORY,
+    Properties,
+    Report,
+    Settings,
     as_list,
     documents,
     get_path,
@@ -41,7 +45,7 @@ SERVICE_SUFFIX = ".amazonaws.com"
 public_access_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.CRITICAL)
 
 
-def _is_public_principal(principal) -> bool:
+def _is_public_principal(principal: Any) -> bool:
     if principal == "*":
         return True
     if isinstance(principal, dict):
@@ -49,7 +53,7 @@ def _is_public_principal(principal) -> bool:
     return False
 
 
-def _no_public_principal(properties, _settings, report):
+def _no_public_principal(properties: Properties, _settings: Settings, report: Report) -> None:
     paths = sorted({path for paths in RESOURCE_POLICY_PATHS.values() for path in paths})
     for path, statements in documents(properties, paths):
         for index, statement in enumerate(statements):
@@ -60,7 +64,7 @@ def _no_public_principal(properties, _settings, report):
                        "name the accounts, roles or services")
 
 
-def _public_access_block(properties, _settings, report):
+def _public_access_block(properties: Properties, _settings: Settings, report: Report) -> None:
     for setting in PUBLIC_ACCESS_SETTINGS:
         value = properties.get(setting)
         if is_known(value) and value is not True:
@@ -76,20 +80,20 @@ def _is_tls_deny(statement: dict) -> bool:
             and any(not r.endswith("/*") for r in resources))
 
 
-def _denies_insecure_transport(properties, _settings, report):
+def _denies_insecure_transport(properties: Properties, _settings: Settings, report: Report) -> None:
     statements = policy_statements(properties.get("policy"))
     if statements is not None and not any(_is_tls_deny(statement) for statement in statements):
         report("policy has no statement denying s3:* on the bucket and its objects when aws:SecureTransport "
                "is false: requests without TLS are allowed")
 
 
-def _ownership_enforced(properties, _settings, report):
+def _ownership_enforced(properties: Properties, _settings: Settings, report: Report) -> None:
     ownership = get_path(properties, "rule.objectOwnership")
     if is_known(ownership) and ownership != "BucketOwnerEnforced":
         report(f"rule.objectOwnership is {ownership!r}: ACLs stay active and can grant public access")
 
 
-def _no_public_acl(properties, _settings, report):
+def _no_public_acl(properties: Properties, _settings: Settings, report: Report) -> None:
     acl = properties.get("acl")
     if acl in PUBLIC_CANNED_ACLS:
         report(f"acl is {acl!r}: the bucket is readable outside the account")
@@ -98,12 +102,12 @@ def _no_public_acl(properties, _settings, report):
             report(f"accessControlPolicy grants {get_path(grant, 'permission')} to {get_path(grant, 'grantee.uri')}")
 
 
-def _function_url(properties, _settings, report):
+def _function_url(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("authorizationType") == "NONE":
         report("authorizationType is \"NONE\": anyone on the internet can invoke the function")
 
 
-def _lambda_permission(properties, _settings, report):
+def _lambda_permission(properties: Properties, _settings: Settings, report: Report) -> None:
     principal = properties.get("principal")
     if principal == "*":
         report("principal is \"*\": anyone can invoke the function")
@@ -111,7 +115,7 @@ def _lambda_permission(properties, _settings, report):
         report("functionUrlAuthType is \"NONE\": the permission opens the function URL to anyone")
 
 
-def _permission_source_scoped(properties, _settings, report):
+def _permission_source_scoped(properties: Properties, _settings: Settings, report: Report) -> None:
     principal = properties.get("principal")
     if (isinstance(principal, str) and principal.endswith(SERVICE_SUFFIX)
             and properties.get("sourceArn") is None and properties.get("sourceAccount") is None):

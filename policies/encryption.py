@@ -7,10 +7,22 @@ rotated or revoked by the team that owns it.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any, Callable
 
 from pulumi_policy import Severity
 
-from policy_kit import MANDATORY, get_path, is_customer_key_reference, is_known, is_unknown, resource_policy
+from policy_kit import (
+    MANDATORY,
+    Properties,
+    Report,
+    Settings,
+    Validator,
+    get_path,
+    is_customer_key_reference,
+    is_known,
+    is_unknown,
+    resource_policy,
+)
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 S3_ENCRYPTION_TYPES = [
@@ -27,7 +39,7 @@ ATHENA_KMS_OPTIONS = ("SSE_KMS", "CSE_KMS")
 encryption_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.HIGH)
 
 
-def require_key(properties: dict, path: str, report, what: str) -> None:
+def require_key(properties: Any, path: str, report: Report, what: str) -> None:
     """Report unless `path` names a customer-managed key (an unknown value is one)."""
     value = get_path(properties, path)
     if is_customer_key_reference(value) is False:
@@ -35,7 +47,7 @@ def require_key(properties: dict, path: str, report, what: str) -> None:
         report(f"{what} must be encrypted with a customer-managed KMS key: {path} is {found}")
 
 
-def _kinesis(properties, _settings, report):
+def _kinesis(properties: Properties, _settings: Settings, report: Report) -> None:
     encryption_type = properties.get("encryptionType")
     if is_known(encryption_type) and encryption_type != "KMS":
         report(f"the stream's encryptionType is {encryption_type!r}: set it to \"KMS\" with the stack's key")
@@ -43,7 +55,7 @@ def _kinesis(properties, _settings, report):
     require_key(properties, "kmsKeyId", report, "the stream")
 
 
-def _dynamodb(properties, _settings, report):
+def _dynamodb(properties: Properties, _settings: Settings, report: Report) -> None:
     enabled = get_path(properties, "serverSideEncryption.enabled")
     if is_known(enabled) and enabled is not True:
         report("the table is encrypted with the AWS-owned key: serverSideEncryption.enabled is not true")
@@ -54,7 +66,7 @@ def _dynamodb(properties, _settings, report):
 SSE_S3 = "AES256"
 
 
-def _s3_rules(rules, report, describe, defer_sse_s3: bool = False) -> None:
+def _s3_rules(rules: Any, report: Report, describe: Callable[[int], str], defer_sse_s3: bool = False) -> None:
     """The default encryption rules of a bucket use SSE-KMS with a customer key.
 
     With `defer_sse_s3`, SSE-S3 is left to the stack policy
@@ -77,11 +89,11 @@ def _s3_rules(rules, report, describe, defer_sse_s3: bool = False) -> None:
         require_key(default, "kmsMasterKeyId", report, f"{describe(index)}")
 
 
-def _s3_encryption(properties, _settings, report):
+def _s3_encryption(properties: Properties, _settings: Settings, report: Report) -> None:
     _s3_rules(properties.get("rules"), report, lambda index: f"rules[{index}]", defer_sse_s3=True)
 
 
-def _s3_bucket_key(properties, _settings, report):
+def _s3_bucket_key(properties: Properties, _settings: Settings, report: Report) -> None:
     rules = properties.get("rules")
     if is_unknown(rules):
         return
@@ -95,7 +107,7 @@ def _s3_bucket_key(properties, _settings, report):
                    "costs a KMS call")
 
 
-def _s3_inline_encryption(properties, _settings, report):
+def _s3_inline_encryption(properties: Properties, _settings: Settings, report: Report) -> None:
     inline = properties.get("serverSideEncryptionConfiguration")
     if inline is None or is_unknown(inline):
         return
@@ -104,20 +116,20 @@ def _s3_inline_encryption(properties, _settings, report):
     _s3_rules(rules, report, lambda _index: "serverSideEncryptionConfiguration.rule")
 
 
-def _key_at(path: str, what: str):
-    def validate(properties, _settings, report):
+def _key_at(path: str, what: str) -> Validator:
+    def validate(properties: Properties, _settings: Settings, report: Report) -> None:
         require_key(properties, path, report, what)
     return validate
 
 
-def _lambda_environment(properties, _settings, report):
+def _lambda_environment(properties: Properties, _settings: Settings, report: Report) -> None:
     variables = get_path(properties, "environment.variables")
     # An unknown map of variables is still variables to encrypt.
     if variables:
         require_key(properties, "kmsKeyArn", report, "the function's environment variables")
 
 
-def _athena_results(properties, _settings, report):
+def _athena_results(properties: Properties, _settings: Settings, report: Report) -> None:
     option = get_path(properties, f"{ATHENA_RESULT_ENCRYPTION}.encryptionOption")
     if is_unknown(option):
         return
@@ -131,7 +143,7 @@ def _athena_results(properties, _settings, report):
     require_key(properties, f"{ATHENA_RESULT_ENCRYPTION}.kmsKeyArn", report, "the workgroup's query results")
 
 
-def _athena_enforced(properties, _settings, report):
+def _athena_enforced(properties: Properties, _settings: Settings, report: Report) -> None:
     # Unset means enforced (the provider's and Athena's default).
     enforced = get_path(properties, "configuration.enforceWorkgroupConfiguration")
     if is_known(enforced) and enforced is False:
@@ -139,7 +151,7 @@ def _athena_enforced(properties, _settings, report):
                "elsewhere or unencrypted")
 
 
-def _kms_rotation(properties, _settings, report):
+def _kms_rotation(properties: Properties, _settings: Settings, report: Report) -> None:
     spec = properties.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")
     rotation = properties.get("enableKeyRotation")
     # AWS rotates only symmetric encryption keys; an unknown spec may be one.

@@ -7,11 +7,16 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatchcase
 from functools import partial
+from typing import Callable, Iterator
 
 from pulumi_policy import Severity
 
 from policy_kit import (
     MANDATORY,
+    Properties,
+    Report,
+    Settings,
+    Validator,
     as_list,
     documents,
     get_path,
@@ -68,10 +73,11 @@ def _paths(paths_by_type: dict[str, list[str]]) -> list[str]:
     return sorted({path for paths in paths_by_type.values() for path in paths})
 
 
-def _no_wildcard_actions(paths_by_type, exempt=lambda statement: False):
+def _no_wildcard_actions(paths_by_type: dict[str, list[str]],
+                         exempt: Callable[[dict], bool] = lambda statement: False) -> Validator:
     paths = _paths(paths_by_type)
 
-    def validate(properties, _settings, report):
+    def validate(properties: Properties, _settings: Settings, report: Report) -> None:
         for path, statements in documents(properties, paths):
             for index, statement in enumerate(statements):
                 if exempt(statement):
@@ -89,7 +95,7 @@ def _is_account_administration(statement: dict) -> bool:
             and all(isinstance(p, str) and p.endswith(":root") for p in principals))
 
 
-def _no_wildcard_resource(properties, settings, report):
+def _no_wildcard_resource(properties: Properties, settings: Settings, report: Report) -> None:
     allowed = set(settings["allowedActions"])
     for path, statements in documents(properties, _paths(IAM_POLICY_PATHS)):
         for index, statement in enumerate(statements):
@@ -102,7 +108,7 @@ def _no_wildcard_resource(properties, settings, report):
                        "on every resource: name the ARNs")
 
 
-def _no_admin_managed_policy(properties, settings, report):
+def _no_admin_managed_policy(properties: Properties, settings: Settings, report: Report) -> None:
     for property_name in sorted(set(MANAGED_POLICY_ARNS.values())):
         for arn in as_list(properties.get(property_name)):
             match = AWS_MANAGED_POLICY.match(arn) if isinstance(arn, str) else None
@@ -111,7 +117,7 @@ def _no_admin_managed_policy(properties, settings, report):
                        "grant the exact actions in a policy of your own")
 
 
-def _thing_scoped(properties, _settings, report):
+def _thing_scoped(properties: Properties, _settings: Settings, report: Report) -> None:
     for index, statement in enumerate(policy_statements(properties.get("policy")) or []):
         actions = set(as_list(statement.get("Action")))
         if not is_allow(statement) or not (actions & DEVICE_ACTIONS or any("*" in a for a in actions)):
@@ -146,7 +152,7 @@ def is_account_wide(arn: str) -> bool:
     return set(name) <= NAMELESS
 
 
-def _arn_conditions(statement: dict):
+def _arn_conditions(statement: dict) -> Iterator[tuple[str, str, list[str]]]:
     """(operator, key, ARN values) of each condition key whose values are ARNs."""
     for operator, keys in (statement.get("Condition") or {}).items():
         for key, values in (keys.items() if isinstance(keys, dict) else []):
@@ -155,7 +161,7 @@ def _arn_conditions(statement: dict):
                 yield operator, key, arns
 
 
-def _service_grants_scoped(properties, _settings, report):
+def _service_grants_scoped(properties: Properties, _settings: Settings, report: Report) -> None:
     for path, statements in documents(properties, _paths(KEY_POLICY_PATHS)):
         for index, statement in enumerate(statements):
             services = as_list(get_path(statement, "Principal.Service"))
@@ -173,7 +179,7 @@ def _service_grants_scoped(properties, _settings, report):
                        f"key for every resource of the account ({patterns}): name this stack's own resources")
 
 
-def _lockout_safety_check(properties, _settings, report):
+def _lockout_safety_check(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("bypassPolicyLockoutSafetyCheck") is True:
         report("bypassPolicyLockoutSafetyCheck is true: a key policy that locks everyone out would be accepted")
 

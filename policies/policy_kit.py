@@ -10,12 +10,11 @@ unknown value it touches, as the SDK's unknown-checking proxy would make it do.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol
 
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
@@ -34,8 +33,27 @@ AWS_MANAGED_KEY_PREFIX = "alias/aws/"
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
-Validator = Callable[[dict, dict, ReportViolation], None]
-StackValidator = Callable[[StackValidationArgs, dict, ReportViolation], None]
+# A resource's raw properties by wire name (camelCase), unknown values left as the engine's sentinels.
+Properties = dict[str, Any]
+# A policy's settings: its schema's defaults overlaid with the configured values.
+Settings = dict[str, Any]
+# The JSON schema of each of a policy's settings, by name.
+ConfigSchema = dict[str, dict[str, Any]]
+
+
+class Report(Protocol):
+    """How a rule reports a violation: the message, and in a stack rule the URN of the resource at fault.
+
+    The SDK's callback takes the URN as an optional argument, which its own
+    `ReportViolation` alias (a plain Callable) cannot say.
+    """
+
+    def __call__(self, message: str, urn: Optional[str] = None) -> None: ...
+
+
+Validator = Callable[[Properties, Settings, Report], None]
+ArgsValidator = Callable[[ResourceValidationArgs, Settings, Report], None]
+StackValidator = Callable[[StackValidationArgs, Settings, Report], None]
 
 
 def is_unknown(value: Any) -> bool:
@@ -159,11 +177,11 @@ def string_list_setting(default: list[str], description: str) -> dict:
     return {"type": "array", "items": {"type": "string"}, "default": default, "description": description}
 
 
-def _settings(config_schema: Optional[dict[str, dict]], configured: Optional[dict]) -> dict:
+def _settings(config_schema: Optional[ConfigSchema], configured: Mapping[str, Any]) -> Settings:
     # The engine fills schema defaults in too; a pack run without the engine
     # (or with an older one) must not see a missing setting.
     defaults = {key: schema["default"] for key, schema in (config_schema or {}).items() if "default" in schema}
-    return {**defaults, **(configured or {})}
+    return {**defaults, **configured}
 
 
 def resource_policy(
@@ -175,27 +193,44 @@ def resource_policy(
     severity: Severity,
     remediation: str,
     enforcement_level: EnforcementLevel,
-    config: Optional[dict[str, dict]] = None,
-    with_args: bool = False,
+    config: Optional[ConfigSchema] = None,
 ) -> ResourceValidationPolicy:
-    """One rule for the given resource types (None: every type).
+    """One rule for the given resource types (None: every type);
+    `validate(properties, settings, report)` sees the raw properties."""
 
-    `validate(properties, settings, report)` sees the raw properties; with
-    `with_args`, it gets the SDK's args instead (for rules that also need the
-    resource's provider).
-    """
+    def on_properties(args: ResourceValidationArgs, settings: Settings, report: Report) -> None:
+        validate(raw(args.props), settings, report)
+
+    return resource_args_policy(name, description, resource_types=resource_types, validate=on_properties,
+                                severity=severity, remediation=remediation, enforcement_level=enforcement_level,
+                                config=config)
+
+
+def resource_args_policy(
+    name: str,
+    description: str,
+    *,
+    resource_types: Optional[Iterable[str]],
+    validate: ArgsValidator,
+    severity: Severity,
+    remediation: str,
+    enforcement_level: EnforcementLevel,
+    config: Optional[ConfigSchema] = None,
+) -> ResourceValidationPolicy:
+    """A `resource_policy` whose `validate(args, settings, report)` gets the SDK's args
+    (for rules that also need the resource's provider)."""
     types = frozenset(resource_types) if resource_types is not None else None
 
-    def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def check(args: ResourceValidationArgs, report: Report) -> None:
         if types is not None and args.resource_type not in types:
             return
-        settings = _settings(config, args.get_config())
-        validate(args if with_args else raw(args.props), settings, report)
+        validate(args, _settings(config, args.get_config()), report)
 
     return ResourceValidationPolicy(
         name=name,
         description=description,
-        validate=check,
+        # The SDK passes a callback whose URN is optional; its ReportViolation type says required.
+        validate=check,  # type: ignore[arg-type]
         enforcement_level=enforcement_level,
         severity=severity,
         remediation_steps=remediation,
@@ -211,17 +246,18 @@ def stack_policy(
     severity: Severity,
     remediation: str,
     enforcement_level: EnforcementLevel,
-    config: Optional[dict[str, dict]] = None,
+    config: Optional[ConfigSchema] = None,
 ) -> StackValidationPolicy:
     """One rule over the whole stack; `validate(args, settings, report)`."""
 
-    def check(args: StackValidationArgs, report: ReportViolation) -> None:
+    def check(args: StackValidationArgs, report: Report) -> None:
         validate(args, _settings(config, args.get_config()), report)
 
     return StackValidationPolicy(
         name=name,
         description=description,
-        validate=check,
+        # The SDK passes a callback whose URN is optional; its ReportViolation type says required.
+        validate=check,  # type: ignore[arg-type]
         enforcement_level=enforcement_level,
         severity=severity,
         remediation_steps=remediation,
@@ -229,7 +265,7 @@ def stack_policy(
     )
 
 
-def documents(properties: dict, paths: Iterable[str]):
+def documents(properties: Properties, paths: Iterable[str]) -> Iterator[tuple[str, list[dict]]]:
     """(path, statements) of every known policy document at `paths`, and of a role's inline policies."""
     for path in paths:
         statements = policy_statements(get_path(properties, path))

@@ -15,6 +15,10 @@ from pulumi_policy import Severity
 from policy_kit import (
     ADVISORY,
     MANDATORY,
+    Properties,
+    Report,
+    Settings,
+    Validator,
     as_list,
     describe,
     get_path,
@@ -37,85 +41,85 @@ SUPPORTED_RUNTIMES = ["python3.12", "python3.13", "python3.14", "nodejs20.x", "n
 reliability_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.HIGH)
 
 
-def _is_stream_mapping(properties: dict) -> bool:
+def _is_stream_mapping(properties: Properties) -> bool:
     source = properties.get("eventSourceArn")
     # Stream sources need a starting position: an unknown source with one is a stream.
     return (isinstance(source, str) and (":kinesis:" in source or ":dynamodb:" in source)) or (
         is_unknown(source) and "startingPosition" in properties)
 
 
-def stream_mapping_rule(check):
+def stream_mapping_rule(check: Validator) -> Validator:
     """A rule that only applies to Kinesis and DynamoDB stream mappings."""
-    def validate(properties, settings, report):
+    def validate(properties: Properties, settings: Settings, report: Report) -> None:
         if _is_stream_mapping(properties):
             check(properties, settings, report)
     return validate
 
 
-def require_true(path: str, consequence: str):
+def require_true(path: str, consequence: str) -> Validator:
     """A rule that `path` is true (unknown passes: a computed flag is not a decision to turn it off)."""
-    def validate(properties, _settings, report):
+    def validate(properties: Properties, _settings: Settings, report: Report) -> None:
         value = get_path(properties, path)
         if is_known(value) and value is not True:
             report(f"{path} is {describe(value)}: {consequence}")
     return validate
 
 
-def _sql_version(properties, settings, report):
+def _sql_version(properties: Properties, settings: Settings, report: Report) -> None:
     version = properties.get("sqlVersion")
     if is_known(version) and version != settings["sqlVersion"]:
         report(f"sqlVersion is {version!r}: use {settings['sqlVersion']!r} (older versions parse payloads "
                "differently)")
 
 
-def _error_action(properties, _settings, report):
+def _error_action(properties: Properties, _settings: Settings, report: Report) -> None:
     if not properties.get("errorAction"):
         report("errorAction is not set: messages the rule fails to deliver are dropped")
 
 
-def _rule_enabled(properties, _settings, report):
+def _rule_enabled(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("enabled") is False:
         report("enabled is false: every message on the rule's topics is dropped")
 
 
-def _partial_batch(properties, _settings, report):
+def _partial_batch(properties: Properties, _settings: Settings, report: Report) -> None:
     types = properties.get("functionResponseTypes")
     if is_known(types) and "ReportBatchItemFailures" not in as_list(types):
         report("functionResponseTypes lacks \"ReportBatchItemFailures\": one bad record retries the whole batch")
 
 
-def _bounded_retries(properties, settings, report):
+def _bounded_retries(properties: Properties, settings: Settings, report: Report) -> None:
     retries = properties.get("maximumRetryAttempts")
     if is_known(retries) and (retries is None or not 0 <= retries <= settings["maximumRetryAttempts"]):
         report(f"maximumRetryAttempts is {retries!r}: bound it (0..{settings['maximumRetryAttempts']}), or a "
                "failing batch blocks its shard until the data expires")
 
 
-def _bounded_record_age(properties, settings, report):
+def _bounded_record_age(properties: Properties, settings: Settings, report: Report) -> None:
     age = properties.get("maximumRecordAgeInSeconds")
     if is_known(age) and (age is None or not 60 <= age <= settings["maximumRecordAgeSeconds"]):
         report(f"maximumRecordAgeInSeconds is {age!r}: bound it (60..{settings['maximumRecordAgeSeconds']}) so "
                "stale records go to the on-failure destination")
 
 
-def _failure_destination(properties, _settings, report):
+def _failure_destination(properties: Properties, _settings: Settings, report: Report) -> None:
     if get_path(properties, "destinationConfig.onFailure.destinationArn") is None:
         report("destinationConfig.onFailure.destinationArn is not set: batches that give up are lost")
 
 
-def _mapping_enabled(properties, _settings, report):
+def _mapping_enabled(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("enabled") is False:
         report("enabled is false: the stream is not processed and records expire unread")
 
 
-def _trail_multi_region(properties, _settings, report):
+def _trail_multi_region(properties: Properties, _settings: Settings, report: Report) -> None:
     for setting, aws_default in TRAIL_COVERAGE_DEFAULTS.items():
         value = properties.get(setting, aws_default)
         if is_known(value) and value is not True:
             report(f"{setting} is {describe(value)}: activity in other regions or in global services goes unaudited")
 
 
-def _trail_insights(properties, _settings, report):
+def _trail_insights(properties: Properties, _settings: Settings, report: Report) -> None:
     selectors = properties.get("insightSelectors")
     if is_unknown(selectors):
         return
@@ -125,12 +129,12 @@ def _trail_insights(properties, _settings, report):
         report(f"insightSelectors lacks {', '.join(missing)}: unusual API activity goes unnoticed")
 
 
-def _trail_logging(properties, _settings, report):
+def _trail_logging(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("enableLogging") is False:
         report("enableLogging is false: the trail records nothing")
 
 
-def _trail_cloudwatch_logs(properties, _settings, report):
+def _trail_cloudwatch_logs(properties: Properties, _settings: Settings, report: Report) -> None:
     # Present but unknown (the group's ARN in a first preview) is a delivery.
     for setting in ("cloudWatchLogsGroupArn", "cloudWatchLogsRoleArn"):
         if properties.get(setting) in (None, ""):
@@ -138,7 +142,7 @@ def _trail_cloudwatch_logs(properties, _settings, report):
                    "sees them (CIS 3.4)")
 
 
-def _reserved_concurrency(properties, _settings, report):
+def _reserved_concurrency(properties: Properties, _settings: Settings, report: Report) -> None:
     reserved = properties.get("reservedConcurrentExecutions")
     if is_unknown(reserved):
         return
@@ -149,13 +153,13 @@ def _reserved_concurrency(properties, _settings, report):
         report("reservedConcurrentExecutions is 0: every invocation is throttled")
 
 
-def _supported_runtime(properties, settings, report):
+def _supported_runtime(properties: Properties, settings: Settings, report: Report) -> None:
     runtime = properties.get("runtime")
     if isinstance(runtime, str) and not is_unknown(runtime) and runtime not in settings["allowedRuntimes"]:
         report(f"runtime {runtime!r} is deprecated or not allowed: use one of {', '.join(settings['allowedRuntimes'])}")
 
 
-def _alarm_actions(properties, _settings, report):
+def _alarm_actions(properties: Properties, _settings: Settings, report: Report) -> None:
     actions = properties.get("alarmActions")
     if properties.get("actionsEnabled") is False:
         report("actionsEnabled is false: the alarm notifies no one")
@@ -163,7 +167,7 @@ def _alarm_actions(properties, _settings, report):
         report("alarmActions is empty: the alarm notifies no one")
 
 
-def _iot_logging(properties, _settings, report):
+def _iot_logging(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("disableAllLogs") is True:
         report("disableAllLogs is true: IoT Core failures leave no trace")
     elif properties.get("defaultLogLevel") == "DISABLED":

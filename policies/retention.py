@@ -10,10 +10,23 @@ force_destroy.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from pulumi_policy import Severity
 
-from policy_kit import ADVISORY, MANDATORY, as_list, get_path, integer_setting, is_known, is_unknown, resource_policy
+from policy_kit import (
+    ADVISORY,
+    MANDATORY,
+    Properties,
+    Report,
+    Settings,
+    as_list,
+    get_path,
+    integer_setting,
+    is_known,
+    is_unknown,
+    resource_policy,
+)
 
 # The only values CloudWatch Logs accepts for retentionInDays.
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
@@ -23,7 +36,7 @@ ARCHIVE_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR")
 retention_policy = partial(resource_policy, enforcement_level=MANDATORY, severity=Severity.MEDIUM)
 
 
-def _log_retention(properties, settings, report):
+def _log_retention(properties: Properties, settings: Settings, report: Report) -> None:
     days = properties.get("retentionInDays")
     if is_unknown(days):
         return
@@ -36,19 +49,19 @@ def _log_retention(properties, settings, report):
         report(f"retentionInDays {days:g} is outside the allowed {low}..{high} days")
 
 
-def _stream_retention(properties, settings, report):
+def _stream_retention(properties: Properties, settings: Settings, report: Report) -> None:
     hours = properties.get("retentionPeriod", 24)  # AWS's default when unset
     if is_known(hours) and hours < settings["minimumHours"]:
         report(f"retentionPeriod {hours:g} h is below the minimum of {settings['minimumHours']} h")
 
 
-def _versioning(properties, _settings, report):
+def _versioning(properties: Properties, _settings: Settings, report: Report) -> None:
     status = get_path(properties, "versioningConfiguration.status")
     if is_known(status) and status != "Enabled":
         report(f"versioningConfiguration.status is {status!r}: set it to \"Enabled\"")
 
 
-def _archives_in_time(rule, maximum_days) -> bool:
+def _archives_in_time(rule: Any, maximum_days: int) -> bool:
     status = get_path(rule, "status")
     if is_known(status) and status != "Enabled":
         return False
@@ -60,7 +73,7 @@ def _archives_in_time(rule, maximum_days) -> bool:
     return False
 
 
-def _lifecycle(properties, settings, report):
+def _lifecycle(properties: Properties, settings: Settings, report: Report) -> None:
     rules = properties.get("rules")
     if is_unknown(rules) or any(is_unknown(rule) or _archives_in_time(rule, settings["maximumDays"])
                                 for rule in as_list(rules)):
@@ -69,25 +82,25 @@ def _lifecycle(properties, settings, report):
            f"within {settings['maximumDays']} days")
 
 
-def _point_in_time_recovery(properties, _settings, report):
+def _point_in_time_recovery(properties: Properties, _settings: Settings, report: Report) -> None:
     enabled = get_path(properties, "pointInTimeRecovery.enabled")
     if is_known(enabled) and enabled is not True:
         report("pointInTimeRecovery.enabled is not true: a bad write cannot be rolled back")
 
 
-def _deletion_window(properties, settings, report):
+def _deletion_window(properties: Properties, settings: Settings, report: Report) -> None:
     days = properties.get("deletionWindowInDays", 30)  # AWS's default when unset
     if is_known(days) and days < settings["minimumDays"]:
         report(f"deletionWindowInDays {days:g} is below the minimum of {settings['minimumDays']}")
 
 
-def _deletion_protection(properties, _settings, report):
+def _deletion_protection(properties: Properties, _settings: Settings, report: Report) -> None:
     enabled = properties.get("deletionProtectionEnabled")
     if is_known(enabled) and enabled is not True:
         report("deletionProtectionEnabled is not true: one mistaken delete loses the table")
 
 
-def _no_force_destroy(properties, _settings, report):
+def _no_force_destroy(properties: Properties, _settings: Settings, report: Report) -> None:
     if properties.get("forceDestroy") is True:
         report("forceDestroy is true: `pulumi destroy` deletes every object and version in the bucket")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, Severity, StackValidationArgs
+from typing import Any, Callable, Optional
 
-from typing import Optional
+from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
 from encryption import LOG_GROUP, S3_BUCKET_TYPES, S3_ENCRYPTION_TYPES, SSE_S3
 from policy_kit import (
     MANDATORY,
+    Report,
+    Settings,
     as_list,
     get_path,
     is_allow,
@@ -60,7 +62,8 @@ KEY_PROPERTIES = {
 }
 
 
-def _refers_to(resource, property_name: str, targets: set[str], value_matches) -> bool:
+def _refers_to(resource: PolicyResource, property_name: str, targets: set[str],
+               value_matches: Callable[[Any], bool]) -> bool:
     """Whether `resource.<property_name>` refers to one of `targets` (URNs): by dependency, or by known value."""
     top = property_name.split(".")[0]
     if any(dep.urn in targets for dep in resource.property_dependencies.get(top, [])):
@@ -69,18 +72,23 @@ def _refers_to(resource, property_name: str, targets: set[str], value_matches) -
     return value is not None and not is_unknown(value) and value_matches(value)
 
 
-def _bucket_companions(args: StackValidationArgs, _settings, report: ReportViolation) -> None:
+def _equal_to(name: Any) -> Callable[[Any], bool]:
+    """A `value_matches` for a resource's name as read from its properties (None: the name is not known)."""
+    return lambda value: name is not None and value == name
+
+
+def _bucket_companions(args: StackValidationArgs, _settings: Settings, report: Report) -> None:
     buckets = [r for r in args.resources if r.resource_type in S3_BUCKET_TYPES]
     for bucket in buckets:
         name = get_path(raw(bucket.props), "bucket")
         for role, types in BUCKET_COMPANIONS.items():
-            if not any(_refers_to(r, "bucket", {bucket.urn}, lambda value, name=name: value == name)
+            if not any(_refers_to(r, "bucket", {bucket.urn}, _equal_to(name))
                        for r in args.resources if r.resource_type in types):
                 report(f"bucket {bucket.name} has no {role} resource in the stack (none names it in `bucket`)",
                        bucket.urn)
 
 
-def _function_log_groups(args: StackValidationArgs, _settings, report: ReportViolation) -> None:
+def _function_log_groups(args: StackValidationArgs, _settings: Settings, report: Report) -> None:
     groups = [r for r in args.resources if r.resource_type == LOG_GROUP]
     for function in (r for r in args.resources if r.resource_type == "aws:lambda/function:Function"):
         props = raw(function.props)
@@ -96,30 +104,29 @@ def _function_log_groups(args: StackValidationArgs, _settings, report: ReportVio
             report(f"function {function.name}'s log group keeps logs forever", function.urn)
 
 
-def _bucket_of(resource, buckets) -> Optional[object]:
+def _bucket_of(resource: PolicyResource, buckets: list[PolicyResource]) -> Optional[PolicyResource]:
     """The bucket of the stack that `resource.bucket` names (by dependency, or by known name)."""
     for bucket in buckets:
         name = get_path(raw(bucket.props), "bucket")
-        if _refers_to(resource, "bucket", {bucket.urn}, lambda value, name=name: name is not None and value == name):
+        if _refers_to(resource, "bucket", {bucket.urn}, _equal_to(name)):
             return bucket
     return None
 
 
-def _log_targets(args: StackValidationArgs, buckets) -> dict[str, list]:
+def _log_targets(args: StackValidationArgs, buckets: list[PolicyResource]) -> dict[str, list[PolicyResource]]:
     """Bucket URN -> the logging configurations that deliver into it (`targetBucket`)."""
-    targets: dict[str, list] = {}
+    targets: dict[str, list[PolicyResource]] = {}
     for logging in (r for r in args.resources if r.resource_type in BUCKET_LOGGING_TYPES):
         for bucket in buckets:
             name = get_path(raw(bucket.props), "bucket")
-            if _refers_to(logging, "targetBucket", {bucket.urn},
-                          lambda value, name=name: name is not None and value == name):
+            if _refers_to(logging, "targetBucket", {bucket.urn}, _equal_to(name)):
                 targets.setdefault(bucket.urn, []).append(logging)
     return targets
 
 
 def _writers_besides_log_delivery(statements: list[dict]) -> list[str]:
     """What, besides S3's log delivery putting objects, the Allow statements of a bucket policy grant."""
-    others = []
+    others: list[str] = []
     for index, statement in enumerate(statements):
         if not is_allow(statement):
             continue
@@ -132,7 +139,7 @@ def _writers_besides_log_delivery(statements: list[dict]) -> list[str]:
     return others
 
 
-def _sse_s3_only_for_access_logs(args: StackValidationArgs, _settings, report: ReportViolation) -> None:
+def _sse_s3_only_for_access_logs(args: StackValidationArgs, _settings: Settings, report: Report) -> None:
     buckets = [r for r in args.resources if r.resource_type in S3_BUCKET_TYPES]
     targets = _log_targets(args, buckets)
     for encryption in (r for r in args.resources if r.resource_type in S3_ENCRYPTION_TYPES):
@@ -175,7 +182,7 @@ def _sse_s3_only_for_access_logs(args: StackValidationArgs, _settings, report: R
                            f"{', '.join(writes)} on it", grant.urn)
 
 
-def _server_access_logging(args: StackValidationArgs, _settings, report: ReportViolation) -> None:
+def _server_access_logging(args: StackValidationArgs, _settings: Settings, report: Report) -> None:
     buckets = [r for r in args.resources if r.resource_type in S3_BUCKET_TYPES]
     targets = _log_targets(args, buckets)
     logged = {bucket.urn for logging in args.resources if logging.resource_type in BUCKET_LOGGING_TYPES
@@ -187,12 +194,13 @@ def _server_access_logging(args: StackValidationArgs, _settings, report: ReportV
                    "`bucket`): requests to its objects leave no record", bucket.urn)
 
 
-def _log_group_of(resource, property_name: str, groups):
+def _log_group_of(resource: PolicyResource, property_name: str,
+                  groups: list[PolicyResource]) -> Optional[PolicyResource]:
     """The log group of the stack that `resource.<property_name>` names (a name, or an ARN ending `:*`)."""
     for group in groups:
         name = raw(group.props).get("name")
 
-        def names_it(value, name=name) -> bool:
+        def names_it(value: Any, name: Any = name) -> bool:
             return name is not None and isinstance(value, str) and (
                 value == name or value.removesuffix(":*").endswith(f":log-group:{name}"))
         if _refers_to(resource, property_name, {group.urn}, names_it):
@@ -200,7 +208,7 @@ def _log_group_of(resource, property_name: str, groups):
     return None
 
 
-def _cis_alarms(args: StackValidationArgs, _settings, report: ReportViolation) -> None:
+def _cis_alarms(args: StackValidationArgs, _settings: Settings, report: Report) -> None:
     groups = [r for r in args.resources if r.resource_type == LOG_GROUP]
     filters = [r for r in args.resources if r.resource_type == METRIC_FILTER]
     alarms = [raw(r.props) for r in args.resources if r.resource_type == METRIC_ALARM]
@@ -223,7 +231,7 @@ def _cis_alarms(args: StackValidationArgs, _settings, report: ReportViolation) -
                    f"notifies someone catches: {', '.join(missing)} (CIS AWS Foundations 4.x)", trail.urn)
 
 
-def _keys_from_this_stack(args: StackValidationArgs, settings, report: ReportViolation) -> None:
+def _keys_from_this_stack(args: StackValidationArgs, settings: Settings, report: Report) -> None:
     keys = {r.urn for r in args.resources if r.resource_type in KEY_TYPES}
     allowed = set(settings["allowedKeyArns"])
     for resource in args.resources:

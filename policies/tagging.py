@@ -12,9 +12,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import Any
+
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from policy_kit import MANDATORY, get_path, is_unknown, json_object, raw, resource_policy, string_list_setting
+from policy_kit import (
+    MANDATORY,
+    Report,
+    Settings,
+    get_path,
+    is_unknown,
+    json_object,
+    raw,
+    resource_args_policy,
+    string_list_setting,
+)
 
 DEFAULT_REQUIRED_TAGS = ["Project", "Environment", "ManagedBy", "Owner", "CostCenter"]
 TAGGABLE_TYPES = frozenset(json.loads((Path(__file__).parent / "taggable_types.json").read_text())["types"])
@@ -29,11 +41,11 @@ def provider_default_tags(args: ResourceValidationArgs) -> dict:
     return tags if isinstance(tags, dict) else {}
 
 
-def _is_empty(value) -> bool:
+def _is_empty(value: Any) -> bool:
     return not is_unknown(value) and not str(value).strip()
 
 
-def _required_tags(args: ResourceValidationArgs, settings, report):
+def _required_tags(args: ResourceValidationArgs, settings: Settings, report: Report) -> None:
     properties = raw(args.props)
     # A type newer than the generated list still counts when it has tags.
     if not args.resource_type.startswith("aws:") or (
@@ -53,11 +65,11 @@ def _required_tags(args: ResourceValidationArgs, settings, report):
 
 
 POLICIES = [
-    resource_policy(
+    resource_args_policy(
         "aws-resource-required-tags",
         "Every taggable AWS resource has the required tag keys with non-empty values "
         "(its own tags or its provider's default tags).",
-        resource_types=None, validate=_required_tags, with_args=True, enforcement_level=MANDATORY,
+        resource_types=None, validate=_required_tags, enforcement_level=MANDATORY,
         severity=Severity.LOW,
         remediation="Pass tags=<the stack's tags> to the resource, or set default_tags on its provider "
                     "(aws:defaultTags in the stack config for the default provider).",
