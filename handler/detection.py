@@ -138,6 +138,12 @@ JOINT_LEARN_BELOW = 0.5
 JOINT_NAMED_SHARE = 0.7
 JOINT_MAX_NAMED = 4
 
+# The same products as the hot loop's expressions would compute, once.
+_CLIP_SPREADS_SQUARED = CLIP_SPREADS * CLIP_SPREADS
+_SPREAD_CLIP_SQUARED = SPREAD_CLIP * SPREAD_CLIP
+_LEVEL_NOISE_SHARE_SQUARED = LEVEL_NOISE_SHARE * LEVEL_NOISE_SHARE
+_NOBODY: frozenset[str] = frozenset()
+
 STATE_VERSION = 1
 _SENSOR_FLOATS = struct.Struct("<9d")
 
@@ -186,46 +192,48 @@ class Episode:
                 f"last_abnormal_at={self.last_abnormal_at}, peak={self.peak_score:.3g}, readings={self.readings})")
 
 
-class SensorModel:
-    """One sensor's learned normal behaviour (see the module docstring)."""
+# One sensor's learned normal behaviour (see the module docstring), as one flat tuple: the hot loop
+# unpacks it into locals and builds the next one, which is far cheaper than attribute updates.
+SENSOR_FIELDS = (
+    "n",            # readings learned
+    "level",        # short-term level L
+    "baseline",     # slow baseline B
+    "var_r",        # normal variance of the innovation x - L
+    "var_d",        # normal mean square of the level deviation L - B
+    "fast_r2",      # short-term mean square of the innovation
+    "last",         # last value
+    "run",          # identical values in a row before the current one
+    "longest_run",  # longest such run seen in normal operation
+    "step",         # typical size of a non-zero step between consecutive values
+    "change_rate",  # share of normal readings that differ from the one before
+    "tail",         # share of readings beyond CLIP_SPREADS spreads (heavy tails)
+    "jumped_at",    # n when the level last jumped to confirmed outliers (-1: never)
+    "outside",      # side (1, -1) of the last reading if it was beyond spikeZ, else 0
+    "last_seen",    # device time of its last reading (for eviction)
+)
+SensorState = tuple
+LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
-    __slots__ = ("n", "level", "baseline", "var_r", "var_d", "fast_r2", "last", "run", "longest_run",
-                 "step", "change_rate", "tail", "jumped_at", "outside", "last_seen")
 
-    def __init__(self, n: int = 0, level: float = 0.0, baseline: float = 0.0, var_r: float = 0.0,
-                 var_d: float = 0.0, fast_r2: float = 0.0, last: float = 0.0, run: int = 0, longest_run: int = 0,
-                 step: float = 0.0, change_rate: float = 0.0, tail: float = 0.0, jumped_at: int = -1,
-                 outside: int = 0, last_seen: int = 0) -> None:
-        self.n = n                      # readings learned
-        self.level = level              # short-term level L
-        self.baseline = baseline        # slow baseline B
-        self.var_r = var_r              # normal variance of the innovation x - L
-        self.var_d = var_d              # normal mean square of the level deviation L - B
-        self.fast_r2 = fast_r2          # short-term mean square of the innovation
-        self.last = last                # last value
-        self.run = run                  # identical values in a row before the current one
-        self.longest_run = longest_run  # longest such run seen in normal operation
-        self.step = step                # typical size of a non-zero step between consecutive values
-        self.change_rate = change_rate  # share of normal readings that differ from the one before
-        self.tail = tail                # share of readings beyond CLIP_SPREADS spreads (heavy tails)
-        self.jumped_at = jumped_at      # n when the level last jumped to confirmed outliers (-1: never)
-        self.outside = outside          # side (1, -1) of the last reading if it was beyond spikeZ, else 0
-        self.last_seen = last_seen      # device time of its last reading (for eviction)
+def new_sensor(x: float) -> SensorState:
+    """The model of a sensor first seen with value x (nothing learned yet)."""
+    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, -1, 0, 0)
 
-    def to_list(self) -> list:
-        # Floats as their exact 8 bytes, base64: about half the size of their JSON text.
-        floats = _SENSOR_FLOATS.pack(self.level, self.baseline, self.var_r, self.var_d, self.fast_r2, self.last,
-                                     self.step, self.change_rate, self.tail)
-        return [self.n, self.run, self.longest_run, self.jumped_at, self.outside, self.last_seen,
-                base64.b64encode(floats).decode("ascii")]
 
-    @classmethod
-    def from_list(cls, values: list) -> "SensorModel":
-        n, run, longest, jumped_at, outside, last_seen, packed = values
-        level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail = _SENSOR_FLOATS.unpack(
-            base64.b64decode(packed))
-        return cls(n, level, baseline, var_r, var_d, fast_r2, last, run, longest, step, change_rate, tail,
-                   jumped_at, outside, last_seen)
+def sensor_to_list(sensor: SensorState) -> list:
+    (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at, outside,
+     last_seen) = sensor
+    # Floats as their exact 8 bytes, base64: about half the size of their JSON text.
+    floats = _SENSOR_FLOATS.pack(level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail)
+    return [n, run, longest_run, jumped_at, outside, last_seen, base64.b64encode(floats).decode("ascii")]
+
+
+def sensor_from_list(values: list) -> SensorState:
+    n, run, longest_run, jumped_at, outside, last_seen, packed = values
+    level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail = _SENSOR_FLOATS.unpack(
+        base64.b64decode(packed))
+    return (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
+            outside, last_seen)
 
 
 class JointModel:
@@ -278,7 +286,7 @@ class DeviceModel:
 
     __slots__ = ("last_timestamp_ms", "readings", "sensors", "joint", "open_episodes")
 
-    def __init__(self, last_timestamp_ms: int = 0, readings: int = 0, sensors: dict[str, SensorModel] | None = None,
+    def __init__(self, last_timestamp_ms: int = 0, readings: int = 0, sensors: dict[str, SensorState] | None = None,
                  joint: JointModel | None = None, open_episodes: dict[str, Episode] | None = None) -> None:
         self.last_timestamp_ms = last_timestamp_ms  # device time of the newest reading observed
         self.readings = readings                    # readings observed
@@ -293,7 +301,7 @@ class DeviceModel:
             "v": STATE_VERSION,
             "t": self.last_timestamp_ms,
             "n": self.readings,
-            "s": {name: model.to_list() for name, model in sorted(self.sensors.items())},
+            "s": {name: sensor_to_list(sensor) for name, sensor in sorted(self.sensors.items())},
             "j": [list(joint.sensors), joint.n, joint.packed()] if joint is not None else None,
             "e": [episode.to_list() for _, episode in sorted(self.open_episodes.items())],
         }
@@ -308,7 +316,7 @@ class DeviceModel:
         joint = (JointModel(tuple(joint_raw[0]), joint_raw[1], JointModel.unpack(joint_raw[2]))
                  if joint_raw is not None else None)
         episodes = [Episode.from_list(values) for values in state["e"]]
-        return cls(state["t"], state["n"], {name: SensorModel.from_list(values) for name, values in state["s"].items()},
+        return cls(state["t"], state["n"], {name: sensor_from_list(values) for name, values in state["s"].items()},
                    joint, {episode.scope: episode for episode in episodes})
 
 
@@ -348,175 +356,45 @@ class Detector:
         if timestamp_ms <= model.last_timestamp_ms and model.readings:
             raise ValueError(f"reading at {timestamp_ms} is not newer than {model.last_timestamp_ms}")
         s = self.settings
-        warmup = s.warmupReadings
-        level_alpha = s.levelAlpha
-        keep_level = 1.0 - level_alpha
-        baseline_alpha = s.baselineAlpha
-        spike_z, level_z, variance_ratio = s.spikeZ, s.levelZ, s.varianceRatio
-        limits = self.limits
         sensors = model.sensors
         model.readings += 1
         model.last_timestamp_ms = timestamp_ms
-
-        # Pass 1: score every sensor against what was learned before this reading.
-        flags: dict[str, tuple[str, float]] = {}   # sensor -> (kind, score) of its strongest test
-        deviations: dict[str, float] = {}          # sensor -> standardised level deviation, once learned
-        scored = []
-        for name, x in values.items():
-            m = sensors.get(name)
-            if m is None:
-                if len(sensors) >= MAX_TRACKED_SENSORS:
-                    _evict(sensors, set(values))
-                m = sensors[name] = SensorModel(last=x, level=x, baseline=x)
-            m.last_seen = timestamp_ms
-            bounds = limits.get(name)
-            if bounds is not None and not bounds[0] <= x <= bounds[1]:
-                flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
-                continue  # implausible: learned from in no way
-            n = m.n
-            r = x - m.level
-            if n == 0:
-                scored.append((name, m, x, 0.0, 0.0, 0.0, x, 0))
-                continue
-            floor = STEP_FLOOR * m.step
-            relative = RELATIVE_SPREAD_FLOOR * abs(m.baseline)
-            if relative > floor:
-                floor = relative
-            if floor < ABSOLUTE_SPREAD_FLOOR:
-                floor = ABSOLUTE_SPREAD_FLOOR
-            var_r = m.var_r if m.var_r > floor * floor else floor * floor
-            sd_r = math.sqrt(var_r)
-            # The short-term level follows an outlier only as far as CLIP_SPREADS spreads, so one
-            # spike does not look like a level shift; a second outlier on the same side confirms a
-            # new level, and the level moves there at once.
-            clip = CLIP_SPREADS * sd_r
-            outside = 0 if -spike_z * sd_r <= r <= spike_z * sd_r else (1 if r > 0 else -1)
-            jumped = outside and outside == m.outside
-            if jumped:
-                level = x
-            else:
-                level = m.level + level_alpha * (r if -clip < r < clip else (clip if r > 0 else -clip))
-            d = level - m.baseline
-            # A level is judged against its own normal wander, but never finer than a share of the
-            # reading-to-reading spread: a slow cycle or wander smaller than the noise is not news.
-            var_d = m.var_d
-            level_floor = LEVEL_NOISE_SHARE * LEVEL_NOISE_SHARE * var_r
-            if var_d < level_floor:
-                var_d = level_floor
-            z_d = d / math.sqrt(var_d)
-            # The short-term variance takes an outlier only up to the spike threshold: one spike
-            # alone does not make a variance change.
-            r_spike = spike_z * sd_r
-            r2 = r * r if -r_spike < r < r_spike else r_spike * r_spike
-            fast_r2 = keep_level * m.fast_r2 + level_alpha * r2
-            scored.append((name, m, x, r, d, fast_r2, level, outside))
-            if n >= self._half_learned:
-                # The joint model reads the reading itself against the baseline (not the smoothed
-                # level), so a correlation broken for a few readings shows too.
-                deviations[name] = (x - m.baseline) / math.sqrt(var_d + var_r)
-            if n < warmup:
-                continue
-            kind, score = None, 0.0
-            tail = m.tail
-            z_r = abs(r) / sd_r / (spike_z if tail <= GAUSSIAN_TAIL else spike_z * self._tail_factor(tail))
-            if z_r > 1.0:
-                kind, score = SPIKE, z_r
-            ratio = fast_r2 / var_r / variance_ratio
-            if ratio > 1.0 and ratio > score:
-                kind, score = VARIANCE, ratio
-            if jumped:
-                m.jumped_at = n
-            a_z_d = abs(z_d)
-            if a_z_d > level_z:
-                # Abrupt if the level jumped (outliers confirmed it) within a level time constant.
-                shifted = LEVEL_SHIFT if m.jumped_at >= 0 and n - m.jumped_at <= self._abrupt_readings else DRIFT
-                if a_z_d / level_z > score:
-                    kind, score = shifted, a_z_d / level_z
-                elif kind is None or KIND_STRENGTH[shifted] > KIND_STRENGTH[kind]:
-                    kind = shifted
-            # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
-            # stuck: one that changes by less than a step between readings repeats values normally.
-            if x == m.last and m.change_rate >= STUCK_CHANGE_RATE:
-                threshold = self._stuck_threshold(m)
-                if m.run + 2 >= threshold:
-                    kind, score = STUCK, (m.run + 2) / threshold
-            if kind is not None:
-                flags[name] = (kind, score)
-
-        # The joint model: over the sensors of this reading, once each is half learned.
-        joint_flag = None
-        joint_named: set[str] = set()
         joint = model.joint
         if joint is None or values.keys() != joint.names:
             # Another set of sensors: a model of this set, learned afresh (a single sensor has none).
             joint = model.joint = JointModel(tuple(sorted(values))) if len(values) > 1 else None
-        u = None
+        # The sensors' models before this reading, in case the joint model names one (see below).
+        before = sensors.copy() if joint is not None else sensors
+
+        # Every sensor scored against what was learned before this reading, and learning from it.
+        flags: dict[str, tuple[str, float]] = {}   # sensor -> (kind, score) of its strongest test
+        deviations: dict[str, float] = {}          # sensor -> standardised level deviation, once learned
+        self._sensors(sensors, timestamp_ms, values, flags, deviations, _NOBODY)
+
+        # The joint model: over the sensors of this reading, once each is half learned.
+        joint_flag = None
         joint_learns = False
         if joint is not None and len(deviations) == len(values):
             u = [deviations[name] for name in joint.sensors]
-            if joint.n >= warmup - self._half_learned:
+            if joint.n >= s.warmupReadings - self._half_learned:
                 score, contributions = _joint_score(joint, u)
                 if score > s.jointZ:
                     named = _contributors(joint.sensors, contributions)
                     joint_flag = (score / s.jointZ, named)
-                    joint_named = set(named)
+                    # A sensor the joint model names learns as an abnormal one: it learned as a normal
+                    # one above, so it learns again from its model before this reading.
+                    relearn = {name: values[name] for name in named if name not in flags}
+                    if relearn:
+                        for name in relearn:
+                            sensors[name] = before[name]
+                        self._sensors(sensors, timestamp_ms, relearn, flags, deviations, frozenset(named))
                 # It learns only from readings well inside normal, so a broken correlation
                 # just under the threshold is not learned as the new normal.
                 joint_learns = score < JOINT_LEARN_BELOW * s.jointZ and model.readings % JOINT_LEARN_EVERY == 0
             else:
                 joint_learns = True
-
-        # Pass 2: learn. An abnormal sensor (by its own tests, or named by the joint model) learns
-        # slowly (see ABSORB_FACTOR); the others go on learning, so one sensor's long episode
-        # does not freeze its neighbours' baselines while their own cycles move on.
-        quiet = not flags and joint_flag is None
-        absorbing = baseline_alpha * ABSORB_FACTOR
-        for name, m, x, r, d, fast_r2, level, outside in scored:
-            abnormal = name in flags or name in joint_named
-            n = m.n = m.n + 1
-            if n == 1:
-                continue
-            m.level = level
-            m.outside = outside
-            m.fast_r2 = fast_r2
-            # Every reading, outliers included, tells how heavy the tail is.
-            beyond = 1.0 if r * r > CLIP_SPREADS * CLIP_SPREADS * m.var_r else 0.0
-            m.tail += (1.0 / n if n <= warmup else baseline_alpha) * (beyond - m.tail)
-            a = 1.0 / n if n <= warmup else (absorbing if abnormal else baseline_alpha)
-            m.baseline += a * (x - m.baseline)
-            # Spreads learn from normal readings, and at the absorbing rate from abnormal ones (so a
-            # spread misjudged in the warm-up cannot keep a sensor abnormal for ever), clipped
-            # against heavy tails.
-            if n > warmup:
-                a = (absorbing if abnormal else baseline_alpha) * SPREAD_RATE
-            # (Not in the first quarter of the warm-up: there is no spread to clip against yet.)
-            unclipped = n <= self._quarter_learned
-            limit_r = SPREAD_CLIP * SPREAD_CLIP * m.var_r
-            r2 = r * r
-            m.var_r += a * ((r2 if r2 < limit_r or unclipped else limit_r) - m.var_r)
-            limit_d = SPREAD_CLIP * SPREAD_CLIP * m.var_d
-            d2 = d * d
-            m.var_d += a * ((d2 if d2 < limit_d or unclipped else limit_d) - m.var_d)
-            step = x - m.last
-            if name not in flags:
-                m.change_rate += a * ((1.0 if step else 0.0) - m.change_rate)
-            if step:
-                if step < 0:
-                    step = -step
-                if m.step == 0.0:
-                    m.step = step
-                elif name not in flags:
-                    m.step += a * ((step if step < 4.0 * m.step else 4.0 * m.step) - m.step)
-                if m.run > m.longest_run and m.run + 1 < self._stuck_threshold(m):
-                    m.longest_run = m.run  # a run that ended without being stuck was normal
-                m.run = 0
-                m.last = x
-            else:
-                m.run += 1
-                if n <= warmup and m.run > m.longest_run:
-                    m.longest_run = m.run  # learning: even a sensor constant so far is normal
-        if joint_learns and quiet:
-            joint.learn(u, baseline_alpha * JOINT_LEARN_EVERY)
+            if joint_learns and not flags and joint_flag is None:
+                joint.learn(u, s.baselineAlpha * JOINT_LEARN_EVERY)
 
         # Episodes.
         changed: list[Episode] = []
@@ -545,15 +423,161 @@ class Detector:
             changed.sort(key=_scope_order)
         return changed
 
+    def _sensors(self, sensors: dict[str, SensorState], timestamp_ms: int, values: dict[str, float],
+                 flags: dict[str, tuple[str, float]], deviations: dict[str, float], named: frozenset[str]) -> None:
+        """Score each sensor of `values` (into flags and deviations) and learn from its reading.
+
+        A sensor flagged here or in `named` (by the joint model) is abnormal and learns slowly
+        (see ABSORB_FACTOR); the others go on learning, so one sensor's long episode does not
+        freeze its neighbours' baselines while their own cycles move on. The hot loop: settings
+        and constants are locals, each sensor's model one tuple unpacked and rebuilt.
+        """
+        s = self.settings
+        warmup = s.warmupReadings
+        level_alpha = s.levelAlpha
+        keep_level = 1.0 - level_alpha
+        baseline_alpha = s.baselineAlpha
+        absorbing = baseline_alpha * ABSORB_FACTOR
+        spread_alpha, absorbing_spread = baseline_alpha * SPREAD_RATE, absorbing * SPREAD_RATE
+        spike_z, level_z, variance_ratio = s.spikeZ, s.levelZ, s.varianceRatio
+        stuck_factor, stuck_readings = s.stuckFactor, s.stuckReadings
+        half_learned, quarter_learned, abrupt_readings = self._half_learned, self._quarter_learned, self._abrupt_readings
+        limits = self.limits
+        sqrt = math.sqrt
+        for name, x in values.items():
+            sensor = sensors.get(name)
+            if sensor is None:
+                if len(sensors) >= MAX_TRACKED_SENSORS:
+                    _evict(sensors, set(values))
+                sensor = new_sensor(x)
+            bounds = limits.get(name)
+            if bounds is not None and not bounds[0] <= x <= bounds[1]:
+                flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
+                sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
+                continue  # implausible: learned from in no way
+            (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
+             was_outside, _) = sensor
+            if n == 0:
+                sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
+                continue
+            r = x - level
+            floor = STEP_FLOOR * step
+            relative = RELATIVE_SPREAD_FLOOR * (baseline if baseline >= 0.0 else -baseline)
+            if relative > floor:
+                floor = relative
+            if floor < ABSOLUTE_SPREAD_FLOOR:
+                floor = ABSOLUTE_SPREAD_FLOOR
+            floored_var_r = var_r if var_r > floor * floor else floor * floor
+            sd_r = sqrt(floored_var_r)
+            # The short-term level follows an outlier only as far as CLIP_SPREADS spreads, so one
+            # spike does not look like a level shift; a second outlier on the same side confirms a
+            # new level, and the level moves there at once.
+            r_spike = spike_z * sd_r
+            outside = 0 if -r_spike <= r <= r_spike else (1 if r > 0 else -1)
+            jumped = outside and outside == was_outside
+            if jumped:
+                new_level = x
+            else:
+                clip = CLIP_SPREADS * sd_r
+                new_level = level + level_alpha * (r if -clip < r < clip else (clip if r > 0 else -clip))
+            d = new_level - baseline
+            # A level is judged against its own normal wander, but never finer than a share of the
+            # reading-to-reading spread: a slow cycle or wander smaller than the noise is not news.
+            level_floor = _LEVEL_NOISE_SHARE_SQUARED * floored_var_r
+            floored_var_d = var_d if var_d >= level_floor else level_floor
+            # The short-term variance takes an outlier only up to the spike threshold: one spike
+            # alone does not make a variance change.
+            new_fast_r2 = keep_level * fast_r2 + level_alpha * (r * r if -r_spike < r < r_spike else r_spike * r_spike)
+            if n >= half_learned:
+                # The joint model reads the reading itself against the baseline (not the smoothed
+                # level), so a correlation broken for a few readings shows too.
+                deviations[name] = (x - baseline) / sqrt(floored_var_d + floored_var_r)
+            flagged = False
+            if n >= warmup:
+                kind, score = None, 0.0
+                z_r = ((r if r >= 0.0 else -r) / sd_r
+                       / (spike_z if tail <= GAUSSIAN_TAIL else spike_z * self._tail_factor(tail)))
+                if z_r > 1.0:
+                    kind, score = SPIKE, z_r
+                ratio = new_fast_r2 / floored_var_r / variance_ratio
+                if ratio > 1.0 and ratio > score:
+                    kind, score = VARIANCE, ratio
+                if jumped:
+                    jumped_at = n
+                z_d = d / sqrt(floored_var_d)
+                a_z_d = z_d if z_d >= 0.0 else -z_d
+                if a_z_d > level_z:
+                    # Abrupt if the level jumped (outliers confirmed it) within a level time constant.
+                    shifted = LEVEL_SHIFT if jumped_at >= 0 and n - jumped_at <= abrupt_readings else DRIFT
+                    if a_z_d / level_z > score:
+                        kind, score = shifted, a_z_d / level_z
+                    elif kind is None or KIND_STRENGTH[shifted] > KIND_STRENGTH[kind]:
+                        kind = shifted
+                # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
+                # stuck: one that changes by less than a step between readings repeats values normally.
+                if x == last and change_rate >= STUCK_CHANGE_RATE:
+                    threshold = stuck_factor * (longest_run + 1)
+                    if not threshold > stuck_readings:
+                        threshold = stuck_readings
+                    if run + 2 >= threshold:
+                        kind, score = STUCK, (run + 2) / threshold
+                if kind is not None:
+                    flags[name] = (kind, score)
+                    flagged = True
+            abnormal = flagged or name in named
+
+            # Learn.
+            n += 1
+            # Every reading, outliers included, tells how heavy the tail is.
+            beyond = 1.0 if r * r > _CLIP_SPREADS_SQUARED * var_r else 0.0
+            if n <= warmup:
+                a = 1.0 / n
+                tail += a * (beyond - tail)
+                baseline += a * (x - baseline)
+            else:
+                tail += baseline_alpha * (beyond - tail)
+                baseline += (absorbing if abnormal else baseline_alpha) * (x - baseline)
+                # Spreads learn from normal readings, and at the absorbing rate from abnormal ones (so a
+                # spread misjudged in the warm-up cannot keep a sensor abnormal for ever), clipped
+                # against heavy tails.
+                a = absorbing_spread if abnormal else spread_alpha
+            # (Not in the first quarter of the warm-up: there is no spread to clip against yet.)
+            unclipped = n <= quarter_learned
+            limit_r = _SPREAD_CLIP_SQUARED * var_r
+            r2 = r * r
+            var_r += a * ((r2 if r2 < limit_r or unclipped else limit_r) - var_r)
+            limit_d = _SPREAD_CLIP_SQUARED * var_d
+            d2 = d * d
+            var_d += a * ((d2 if d2 < limit_d or unclipped else limit_d) - var_d)
+            delta = x - last
+            if not flagged:
+                change_rate += a * ((1.0 if delta else 0.0) - change_rate)
+            if delta:
+                if delta < 0:
+                    delta = -delta
+                if step == 0.0:
+                    step = delta
+                elif not flagged:
+                    step += a * ((delta if delta < 4.0 * step else 4.0 * step) - step)
+                if run > longest_run:
+                    threshold = stuck_factor * (longest_run + 1)
+                    if not threshold > stuck_readings:
+                        threshold = stuck_readings
+                    if run + 1 < threshold:
+                        longest_run = run  # a run that ended without being stuck was normal
+                run = 0
+                last = x
+            else:
+                run += 1
+                if n <= warmup and run > longest_run:
+                    longest_run = run  # learning: even a sensor constant so far is normal
+            sensors[name] = (n, new_level, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
+                             change_rate, tail, jumped_at, outside, timestamp_ms)
+
     @staticmethod
     def _tail_factor(tail: float) -> float:
         """How much wider the spike threshold is for a sensor with this share of readings beyond CLIP_SPREADS."""
         return 1.0 + TAIL_WIDENING * math.log10(tail / GAUSSIAN_TAIL)
-
-    def _stuck_threshold(self, m: SensorModel) -> float:
-        """Identical values in a row that are stuck for this sensor."""
-        threshold = self.settings.stuckFactor * (m.longest_run + 1)
-        return threshold if threshold > self.settings.stuckReadings else self.settings.stuckReadings
 
     @staticmethod
     def _abnormal(open_episodes: dict[str, Episode], scope: str, kind: str, score: float, sensors: tuple[str, ...],
@@ -587,8 +611,8 @@ def _scope_order(episode: Episode) -> tuple:
     return (episode.scope, episode.started_at)
 
 
-def _evict(sensors: dict[str, SensorModel], keep: set[str]) -> None:
-    candidates = [(m.last_seen, name) for name, m in sensors.items() if name not in keep]
+def _evict(sensors: dict[str, SensorState], keep: set[str]) -> None:
+    candidates = [(sensor[LAST_SEEN], name) for name, sensor in sensors.items() if name not in keep]
     if candidates:
         del sensors[min(candidates)[1]]
 
