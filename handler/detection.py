@@ -239,7 +239,7 @@ def sensor_from_list(values: list) -> SensorState:
 class JointModel:
     """Covariance of a fixed set of sensors' standardised level deviations."""
 
-    __slots__ = ("sensors", "names", "n", "cov", "_inverse")
+    __slots__ = ("sensors", "names", "n", "cov", "_factor")
 
     def __init__(self, sensors: tuple[str, ...], n: int = 0, cov: list[float] | None = None) -> None:
         self.sensors = sensors
@@ -248,7 +248,7 @@ class JointModel:
         size = len(sensors)
         # Lower triangle, row by row: cov[i * (i + 1) // 2 + j] for j <= i.
         self.cov = cov if cov is not None else [0.0] * (size * (size + 1) // 2)
-        self._inverse: list[list[float]] | None = None  # derived, never stored
+        self._factor: tuple[list[list[float]], list[float]] | None = None  # derived, never stored
 
     def learn(self, u: list[float], alpha: float) -> None:
         n = self.n = self.n + 1
@@ -264,7 +264,7 @@ class JointModel:
         # Kept in single precision (the state stores 4 bytes an entry: 2 KB for 32 sensors), rounded
         # here, so an uninterrupted run and one restored from the state hold the same numbers.
         self.cov = array("f", cov).tolist()
-        self._inverse = None
+        self._factor = None
 
     def packed(self) -> str:
         return base64.b64encode(array("f", self.cov).tobytes()).decode("ascii")
@@ -275,10 +275,11 @@ class JointModel:
         values.frombytes(base64.b64decode(text))
         return values.tolist()
 
-    def inverse(self) -> list[list[float]]:
-        if self._inverse is None:
-            self._inverse = _inverse_spd(self.cov, len(self.sensors), JOINT_RIDGE)
-        return self._inverse
+    def factor(self) -> tuple[list[list[float]], list[float]]:
+        """The Cholesky factor of the regularised covariance (see _cholesky), computed once per update."""
+        if self._factor is None:
+            self._factor = _cholesky(self.cov, len(self.sensors), JOINT_RIDGE)
+        return self._factor
 
 
 class DeviceModel:
@@ -377,9 +378,9 @@ class Detector:
         if joint is not None and len(deviations) == len(values):
             u = [deviations[name] for name in joint.sensors]
             if joint.n >= s.warmupReadings - self._half_learned:
-                score, contributions = _joint_score(joint, u)
+                score, whitened = _joint_score(joint, u)
                 if score > s.jointZ:
-                    named = _contributors(joint.sensors, contributions)
+                    named = _contributors(joint, u, whitened)
                     joint_flag = (score / s.jointZ, named)
                     # A sensor the joint model names learns as an abnormal one: it learned as a normal
                     # one above, so it learns again from its model before this reading.
@@ -625,54 +626,68 @@ def _outside(x: float, bounds: tuple[float, float]) -> float:
 
 
 def _joint_score(joint: JointModel, u: list[float]) -> tuple[float, list[float]]:
-    """T-squared of u as a standard normal score (Wilson-Hilferty), and each sensor's share of T-squared."""
-    pu = [sum(map(mul, row, u)) for row in joint.inverse()]
-    contributions = list(map(mul, u, pu))
-    t2 = sum(contributions)
+    """T-squared of u as a standard normal score (Wilson-Hilferty), and u whitened (T-squared = |whitened|^2).
+
+    With M = L L^T the regularised covariance, T-squared = u^T M^-1 u = |w|^2 for L w = u: one
+    forward substitution a reading, n^2 / 2 products.
+    """
+    rows, reciprocals = joint.factor()
+    whitened: list[float] = []
+    for row, value, reciprocal in zip(rows, u, reciprocals):
+        # row holds L[i][0..i]; map stops at the end of whitened (j < i).
+        whitened.append((value - sum(map(mul, row, whitened))) * reciprocal)
+    t2 = sum(map(mul, whitened, whitened))
     if t2 <= 0.0:
-        return 0.0, contributions
+        return 0.0, whitened
     # (T2/k)^(1/3) is close to normal with mean 1 - 2/(9k) and variance 2/(9k).
     size = len(u)
     v = 2.0 / (9.0 * size)
-    return ((t2 / size) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v), contributions
+    return ((t2 / size) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v), whitened
 
 
-def _contributors(sensors: tuple[str, ...], contributions: list[float]) -> tuple[str, ...]:
-    """The sensors whose contributions make up JOINT_NAMED_SHARE of T-squared (at most JOINT_MAX_NAMED)."""
+def _contributors(joint: JointModel, u: list[float], whitened: list[float]) -> tuple[str, ...]:
+    """The sensors whose contributions to T-squared make up JOINT_NAMED_SHARE of it (at most JOINT_MAX_NAMED).
+
+    Sensor i contributes u[i] * (M^-1 u)[i]; M^-1 u solves L^T z = whitened (back substitution).
+    """
+    rows, reciprocals = joint.factor()
+    size = len(u)
+    z = [0.0] * size
+    for i in range(size - 1, -1, -1):
+        total = whitened[i]
+        for k in range(i + 1, size):
+            total -= rows[k][i] * z[k]
+        z[i] = total * reciprocals[i]
+    contributions = list(map(mul, u, z))
     t2 = sum(contributions)
-    order = sorted(range(len(sensors)), key=lambda i: (-contributions[i], i))
+    order = sorted(range(size), key=lambda i: (-contributions[i], i))
     named, total = [], 0.0
     for i in order[:JOINT_MAX_NAMED]:
-        named.append(sensors[i])
+        named.append(joint.sensors[i])
         total += contributions[i]
         if total >= JOINT_NAMED_SHARE * t2:
             break
     return tuple(sorted(named))
 
 
-def _inverse_spd(lower: list[float], size: int, ridge: float) -> list[list[float]]:
-    """Inverse of S + ridge * mean(diag S) * I, S the symmetric matrix with lower triangle `lower` (Gauss-Jordan)."""
-    a = [[0.0] * (2 * size) for _ in range(size)]
+def _cholesky(lower: list[float], size: int, ridge: float) -> tuple[list[list[float]], list[float]]:
+    """The lower Cholesky factor L of S + ridge * mean(diag S) * I, S the symmetric matrix with lower
+    triangle `lower`: its rows (row i holds L[i][0..i]) and the reciprocals of its diagonal.
+
+    The ridge keeps the matrix positive definite (a pivot is floored all the same, against rounding)."""
+    shift = ridge * max(sum(lower[i * (i + 3) // 2] for i in range(size)) / size, ABSOLUTE_SPREAD_FLOOR)
+    rows: list[list[float]] = []
+    reciprocals: list[float] = []
     k = 0
     for i in range(size):
-        for j in range(i + 1):
-            a[i][j] = a[j][i] = lower[k]
-            k += 1
-        a[i][size + i] = 1.0
-    shift = ridge * max(sum(a[i][i] for i in range(size)) / size, ABSOLUTE_SPREAD_FLOOR)
-    for i in range(size):
-        a[i][i] += shift
-    for col in range(size):
-        pivot = max(range(col, size), key=lambda row: (abs(a[row][col]), -row))
-        a[col], a[pivot] = a[pivot], a[col]
-        p = a[col][col]
-        if p == 0.0:
-            p = ABSOLUTE_SPREAD_FLOOR
-        inv_p = 1.0 / p
-        row_c = a[col] = [value * inv_p for value in a[col]]
-        for row in range(size):
-            if row != col:
-                factor = a[row][col]
-                if factor:
-                    a[row] = [value - factor * c for value, c in zip(a[row], row_c)]
-    return [row[size:] for row in a]
+        row: list[float] = []
+        for j in range(i):
+            # map stops at the end of row (the columns before j).
+            row.append((lower[k + j] - sum(map(mul, row, rows[j]))) * reciprocals[j])
+        square = lower[k + i] + shift - sum(map(mul, row, row))
+        pivot = math.sqrt(square if square > shift * JOINT_RIDGE else shift * JOINT_RIDGE)
+        row.append(pivot)
+        reciprocals.append(1.0 / pivot)
+        rows.append(row)
+        k += i + 1
+    return rows, reciprocals
