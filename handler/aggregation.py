@@ -14,8 +14,11 @@ stored value.
 
 from __future__ import annotations
 
+import operator
 import sys
 from array import array
+from collections.abc import Iterable, Sequence
+from math import fsum
 
 WINDOW_MS = 60_000
 # Below this many readings the offsets are listed (2 bytes each); above it a
@@ -89,6 +92,26 @@ def exact_from_text(text: str) -> int:
     return int(numerator) << (_EXACT_SHIFT - int(power))
 
 
+def exact_sum(values: Iterable[float]) -> int:
+    """The exact sum of finite floats (or ints below 2**53) as an integer multiple of 2**-1074.
+
+    math.fsum (C speed) gives the sum rounded to a float; the float of what is
+    left once that is subtracted is the next term, until nothing is left. Each
+    round leaves less than the last term's rounding error, and everything is a
+    multiple of 2**-1074, so a few rounds end it (two or three for sensor data).
+    The same integer as adding every value's exact integer, many times faster.
+    """
+    terms = list(values)
+    total = 0
+    part = fsum(terms)
+    while part:
+        numerator, denominator = part.as_integer_ratio()
+        total += numerator << (_EXACT_SHIFT + 1 - denominator.bit_length())
+        terms.append(-part)
+        part = fsum(terms)
+    return total
+
+
 class SensorStats:
     __slots__ = ("count", "total", "minimum", "maximum", "last", "last_timestamp_ms")
 
@@ -105,43 +128,80 @@ class SensorStats:
     def mean(self) -> float:
         return exact_to_float(self.total) / self.count
 
+    def merge(self, count: int, total: int, minimum: float, maximum: float, last: float,
+              last_timestamp_ms: int) -> None:
+        """Take in readings that came after the ones held; equal extremes keep the one held (the first)."""
+        self.count += count
+        self.total += total
+        if minimum < self.minimum:
+            self.minimum = minimum
+        if maximum > self.maximum:
+            self.maximum = maximum
+        if last_timestamp_ms >= self.last_timestamp_ms:
+            self.last = last
+            self.last_timestamp_ms = last_timestamp_ms
+
 
 class Window:
-    """One device's readings in one minute: statistics per sensor and the readings applied."""
+    """One device's readings in one minute: statistics per sensor and the readings applied.
 
-    __slots__ = ("start_ms", "applied", "sensors", "changed", "stored_count")
+    Readings added are held until the statistics are read (`sensors`), then
+    taken in per sensor at once: a column's min, max and exact sum are a few
+    passes in C instead of a few Python operations per value.
+    """
+
+    __slots__ = ("start_ms", "applied", "_sensors", "changed", "stored_count", "_times", "_values")
 
     def __init__(self, start_ms: int, applied: dict[int, int] | None = None, stored_count: int | None = None) -> None:
         self.start_ms = start_ms
         self.applied = applied if applied is not None else {}
-        self.sensors: dict[str, SensorStats] = {}
+        self._sensors: dict[str, SensorStats] = {}
         self.changed = False
         # reading_count as read from the table (None: the item did not exist): the write's condition.
         self.stored_count = stored_count
+        self._times: list[int] = []                 # readings added and not taken in yet,
+        self._values: list[dict[str, float]] = []   # in the order they were added
 
     def digest_at(self, timestamp_ms: int) -> int | None:
         """The digest of the reading held at this timestamp, or None."""
         return self.applied.get(timestamp_ms - self.start_ms)
 
     def add(self, timestamp_ms: int, digest: int, values: dict[str, float]) -> None:
-        """Merge one reading whose timestamp the window does not hold yet."""
+        """Merge one reading whose timestamp the window does not hold yet (`values` is kept, not copied)."""
         self.applied[timestamp_ms - self.start_ms] = digest
         self.changed = True
-        sensors = self.sensors
-        for name, value in values.items():
-            # The value as an integer multiple of 2**-1074 (exact), inline: this is the hot loop.
-            numerator, denominator = value.as_integer_ratio()
-            scaled = numerator << (_EXACT_SHIFT + 1 - denominator.bit_length())
-            stats = sensors.get(name)
-            if stats is None:
-                sensors[name] = SensorStats(1, scaled, value, value, value, timestamp_ms)
-                continue
-            stats.count += 1
-            stats.total += scaled
-            if value < stats.minimum:
-                stats.minimum = value
-            if value > stats.maximum:
-                stats.maximum = value
-            if timestamp_ms >= stats.last_timestamp_ms:
-                stats.last = value
-                stats.last_timestamp_ms = timestamp_ms
+        self._times.append(timestamp_ms)
+        self._values.append(values)
+
+    @property
+    def sensors(self) -> dict[str, SensorStats]:
+        if self._times:
+            self._take_in()
+        return self._sensors
+
+    def _take_in(self) -> None:
+        times, readings = self._times, self._values
+        self._times, self._values = [], []
+        names = readings[0].keys()
+        if not all(map(names.__eq__, map(dict.keys, readings))):
+            for timestamp_ms, values in zip(times, readings):  # readings naming different sensors: one at a time
+                for name, value in values.items():
+                    self._merge(name, (value,), timestamp_ms, value)
+            return
+        # The latest reading gives `last` (of equal times the one added last, as adding one by one would).
+        latest = max(reversed(range(len(times))), key=times.__getitem__)
+        if len(names) == 1:
+            (name,) = names
+            columns: Iterable[Sequence[float]] = ([values[name] for values in readings],)
+        else:
+            columns = zip(*map(operator.itemgetter(*names), readings))
+        for name, column in zip(names, columns):
+            self._merge(name, column, times[latest], column[latest])
+
+    def _merge(self, name: str, column: Sequence[float], latest_ms: int, latest_value: float) -> None:
+        stats = self._sensors.get(name)
+        if stats is None:
+            self._sensors[name] = SensorStats(len(column), exact_sum(column), min(column), max(column), latest_value,
+                                              latest_ms)
+        else:
+            stats.merge(len(column), exact_sum(column), min(column), max(column), latest_value, latest_ms)

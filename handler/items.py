@@ -40,12 +40,16 @@ _SMALLEST_STORED_MAGNITUDE = 1e-120
 
 def number(value: float | int) -> dict:
     # str(Decimal(repr(x))) is exact for the float's shortest repr and uses the
-    # exponent form DynamoDB accepts.
+    # exponent form DynamoDB accepts. A repr without exponent (1e-4 <= |x| < 1e16)
+    # is what Decimal writes already: only the others pay for Decimal.
     if isinstance(value, int):
         return {"N": str(value)}
     if -_SMALLEST_STORED_MAGNITUDE < value < _SMALLEST_STORED_MAGNITUDE:
         value = 0.0  # also makes -0.0 and 0.0 one value, whichever came first
-    return {"N": str(Decimal(repr(value)))}
+    text = repr(value)
+    if "e" in text or "n" in text:  # 1e-05, 1.5e+16; inf, nan
+        text = str(Decimal(text))
+    return {"N": text}
 
 
 def key(partition: str, sort_key: str) -> dict:

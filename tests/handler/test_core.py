@@ -9,7 +9,7 @@ import random
 import pytest
 
 from handler import items
-from handler.aggregation import MAX_APPLIED_BYTES, WINDOW_MS, Window, decode_applied, encode_applied
+from handler.aggregation import MAX_APPLIED_BYTES, WINDOW_MS, Window, decode_applied, encode_applied, exact_sum
 from handler.core import Planner, run_in_memory
 from handler.detection import Detector
 from handler.detector_settings import DetectorSettings
@@ -87,6 +87,48 @@ def test_window_sums_are_exact_whatever_the_order():
         stored.append(items.window_write("d", window, 30).item["sensors"])
     assert stored[0] == stored[1] == stored[2]
 
+
+def test_exact_sum_is_the_sum_of_every_values_exact_multiple_of_the_smallest_float():
+    def one_by_one(values):
+        return sum(numerator << (1075 - denominator.bit_length())
+                   for numerator, denominator in map(float.as_integer_ratio, map(float, values)))
+
+    rng = random.Random(7)
+    cases = [[0.1, 1e16, -1e16, 0.2, 1e-300, 5e-324, -0.0], [1e12, -1e12, 1e-12], [3, -7, 2.5], [0.0], []]
+    cases += [[round(rng.gauss(50, 10), rng.randrange(6)) for _ in range(rng.randrange(1, 200))] for _ in range(200)]
+    cases += [[rng.uniform(-1, 1) * 2.0 ** rng.randrange(-1074, 40) for _ in range(rng.randrange(1, 50))]
+              for _ in range(200)]
+    for values in cases:
+        assert exact_sum(values) == one_by_one(values), values
+
+
+def _stored_sensors(batches: list[list[tuple[int, dict]]]) -> dict:
+    """The sensors of a window item after adding readings (offset, values), the statistics read after each batch."""
+    window = Window(start_ms=0)
+    for batch in batches:
+        for offset, values in batch:
+            window.add(offset, 0, values)
+        window.sensors  # noqa: B018 (reading them takes the batch in)
+    return items.window_write("d", window, 30).item["sensors"]["M"]
+
+
+def test_window_statistics_do_not_depend_on_when_they_are_read_or_on_which_sensors_a_reading_names():
+    rng = random.Random(5)
+    readings = [(offset, {"a": round(rng.uniform(-5, 5), 2), "b": rng.choice([1, 1.0, -0.0, 0.0, 2, 2.0])})
+                for offset in rng.sample(range(WINDOW_MS), 300)]
+    readings += [(offset, {"a": 9.5}) for offset in rng.sample(sorted(set(range(WINDOW_MS)) -
+                                                                         {o for o, _ in readings}), 20)]
+    rng.shuffle(readings)
+    whole = _stored_sensors([readings])
+    assert _stored_sensors([readings[:100], readings[100:250], readings[250:]]) == whole
+    assert _stored_sensors([[reading] for reading in readings]) == whole
+    latest = max(readings)
+    assert whole["a"]["M"]["last"] == items.number(latest[1]["a"])
+    assert whole["a"]["M"]["last_timestamp_ms"] == items.number(latest[0])
+    assert whole["a"]["M"]["count"] == items.number(320) and whole["b"]["M"]["count"] == items.number(300)
+    # Of equal extremes the first added stays (2 and 2.0 are stored as written).
+    first_one = next(values["b"] for _, values in readings if values["b"] == 2)
+    assert whole["b"]["M"]["max"] == items.number(first_one)
 
 def test_same_identity_other_content_is_a_conflict_kept_and_the_first_stays():
     table: dict = {}

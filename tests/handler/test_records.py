@@ -13,7 +13,7 @@ from handler.detector_settings import DetectorSettings
 from handler.message_format import KNOWN_SENSORS
 from handler.processor import Processor, archive_line
 from handler.quarantine import line
-from handler.records import LATEST_PLAUSIBLE_MS, Reading, Rejected, parse_record
+from handler.records import LATEST_PLAUSIBLE_MS, Reading, Rejected, content_digest, parse_record
 
 PLANNER = Planner(Detector({name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()},
                            DetectorSettings()), ttl_days=30)
@@ -105,3 +105,32 @@ def test_names_with_a_trailing_newline_are_rejected():
         assert isinstance(parsed, Rejected) and parsed.reason == reason, (message, parsed)
     accepted = parse_record(_record(json.dumps(_message(topic_device_id="press-001")).encode(), NOW_MS / 1000))
     assert isinstance(accepted, Reading) and accepted.values == {"temperature": 70.0}
+
+
+def test_json_around_the_compact_object_is_decoded_as_the_json_decoder_does():
+    compact = json.dumps(_message(topic_device_id="press-001"), separators=(",", ":"))
+    for text in (compact, " " + compact, "\n" + compact + "\r\n", json.dumps(_message(), indent=2)):
+        parsed = parse_record(_record(text.encode(), NOW_MS / 1000))
+        assert isinstance(parsed, Reading) and parsed.values == {"temperature": 70.0}, repr(text)
+    refused = {
+        compact + ' {"x": 1}': "extra data after the JSON value at character",
+        compact.replace("70.0", "NaN"): "NaN is not valid JSON",
+        compact[:-1]: "Expecting ',' delimiter",
+        "": "Expecting value: line 1 column 1 (char 0)",
+        "  ": "Expecting value: line 1 column 3 (char 2)",
+    }
+    for text, detail in refused.items():
+        parsed = parse_record(_record(text.encode(), NOW_MS / 1000))
+        assert isinstance(parsed, Rejected) and parsed.reason == "not_json", repr(text)
+        assert parsed.detail.startswith(detail), (text, parsed.detail)
+
+
+def test_the_content_digest_is_the_stored_one_whatever_the_sensor_order():
+    # Window items hold these digests: a stored reading delivered again must digest the same.
+    message = {**_message(readings={"temperature": 70.25, "vibration": 3, "pressure": 101.325}),
+               "topic_device_id": "press-001", "received_at": NOW_MS + 150}
+    reordered = {**message, "readings": {"vibration": 3.0, "pressure": 101.325, "temperature": 70.25}}
+    assert content_digest(message) == content_digest(reordered) == 42727
+    assert content_digest({**message, "received_at": NOW_MS + 999}) == 42727
+    assert content_digest({**message, "firmware": "v1.2", "sequence": 7}) == 37908
+    assert content_digest({**message, "readings": {"temperature": 70.25}}) == 17491
