@@ -10,8 +10,7 @@ from handler.message_format import thing_name, topic_filter
 
 config = pulumi.Config()
 try:
-    settings = read_settings(config.get, pulumi.Config("aws").get("region"), Path(__file__).resolve().parent,
-                             set_keys=configured_keys(config.name))
+    settings = read_settings(config.get, Path(__file__).resolve().parent, set_keys=configured_keys(config.name))
 except ConfigError as error:
     # RunError: the CLI shows the message alone, without a Python traceback.
     raise pulumi.RunError(str(error)) from None

@@ -4,14 +4,14 @@ the stack's buckets, kept in a bucket of their own."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import pulumi
 import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import statement
-from components.secure_bucket import BucketRetention, SecureBucket, SecureBucketArgs
+from components.secure_bucket import BucketDeletion, BucketRetention, SecureBucket, SecureBucketArgs
 
 LOG_DELIVERY_SERVICE = "logging.s3.amazonaws.com"
 
@@ -25,7 +25,8 @@ class AccessLogsArgs:
     context: StackContext
     # The buckets whose requests are logged, by a short name that becomes their log prefix.
     sources: Mapping[str, aws.s3.Bucket]
-    retention: BucketRetention = BucketRetention()
+    retention: BucketRetention
+    deletion: BucketDeletion
 
 
 class AccessLogs(pulumi.ComponentResource):
@@ -46,17 +47,17 @@ class AccessLogs(pulumi.ComponentResource):
         context = args.context
         sources = dict(args.sources)
 
-        def log_delivery_writes(bucket_arn: str) -> dict:
-            return statement(
+        def log_delivery_writes(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+            return [statement(
                 "S3ServerAccessLogsWrite", ["s3:PutObject"],
-                [f"{bucket_arn}/{log_prefix(source)}*" for source in sources],
+                [pulumi.Output.concat(bucket_arn, f"/{log_prefix(source)}*") for source in sources],
                 principal={"Service": LOG_DELIVERY_SERVICE},
                 # Only for this stack's source buckets, in this account (confused-deputy protection).
                 condition={
                     "ArnLike": {"aws:SourceArn": [bucket.arn for bucket in sources.values()]},
                     "StringEquals": {"aws:SourceAccount": context.account_id},
                 },
-            )
+            )]
 
         self.bucket = SecureBucket(
             f"{name}-bucket",
@@ -66,7 +67,8 @@ class AccessLogs(pulumi.ComponentResource):
                 access_log_target=True,
                 tags=context.tags,
                 retention=args.retention,
-                extra_policy_statements=[log_delivery_writes],
+                deletion=args.deletion,
+                extra_policy_statements=log_delivery_writes,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

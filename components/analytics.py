@@ -13,8 +13,6 @@ from components.archive_tables import ArchiveTable, NamedQuery
 from components.context import StackContext
 from components.iam import document, statement
 
-# Athena's minimum per-query scan limit (10 MiB; its API rejects less).
-MIN_BYTES_SCANNED_CUTOFF_MB = 10
 ATHENA_ENGINE_VERSION = "Athena engine version 3"
 # The SerDe and formats Athena documents for gzip (by file extension) JSON lines.
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
@@ -55,18 +53,14 @@ class AnalyticsArgs:
     kms_key_arn: pulumi.Input[str]
     archive_bucket_name: pulumi.Input[str]
     archive_bucket_arn: pulumi.Input[str]
-    # Athena cancels a query that would scan more: a runaway query costs at most this.
-    bytes_scanned_cutoff_mb: int = 1024
+    # Athena cancels a query that would scan more: a runaway query costs at most this
+    # (at least Athena's minimum of 10 MiB, which the config table enforces).
+    bytes_scanned_cutoff_mb: int
     # The device-time query's partition margins (components/archive_tables.py).
-    maximum_record_age_seconds: int = 3600
-    late_arrival_hours: int = 24
+    maximum_record_age_seconds: int
+    late_arrival_hours: int
     # Lets `pulumi destroy` delete the workgroup with its saved queries and history.
-    force_destroy: bool = False
-
-    def __post_init__(self) -> None:
-        if self.bytes_scanned_cutoff_mb < MIN_BYTES_SCANNED_CUTOFF_MB:
-            raise ValueError(f"bytes_scanned_cutoff_mb is {self.bytes_scanned_cutoff_mb}: Athena's minimum is "
-                             f"{MIN_BYTES_SCANNED_CUTOFF_MB} MiB")
+    force_destroy: bool
 
 
 def database_name(suffix: str) -> str:

@@ -8,6 +8,7 @@ on a trail the organization already runs (README, Audit).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -15,8 +16,8 @@ import pulumi_aws as aws
 from components.context import StackContext
 from components.iam import document, statement
 from components.log_groups import encrypted_log_group
-from components.monitoring import AlarmSpec, Metric, create_alarm
-from components.secure_bucket import BucketRetention, SecureBucket, SecureBucketArgs
+from components.alarms import AlarmSpec, Metric, create_alarm
+from components.secure_bucket import BucketDeletion, BucketRetention, SecureBucket, SecureBucketArgs
 
 
 def trail_name(suffix: str) -> str:
@@ -105,12 +106,13 @@ class AuditArgs:
     kms_key_arn: pulumi.Input[str]
     # The stack's alarm topic: the CIS alarms notify the same people as the pipeline's.
     alarm_topic_arn: pulumi.Input[str]
-    log_retention: BucketRetention = BucketRetention()
+    log_retention: BucketRetention
+    log_deletion: BucketDeletion
     # Retention of the CloudWatch Logs copy of the trail's events.
-    log_group_retention_days: int = 30
+    log_group_retention_days: int
     # NONE, GOVERNANCE or COMPLIANCE: S3 Object Lock on the trail bucket.
-    object_lock_mode: str = "NONE"
-    object_lock_days: int = 365
+    object_lock_mode: str
+    object_lock_days: int
 
 
 class Audit(pulumi.ComponentResource):
@@ -174,14 +176,12 @@ class Audit(pulumi.ComponentResource):
         context = args.context
         only_this_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
 
-        def trail_reads_acl(bucket_arn: str) -> dict:
-            return statement(
+        def trail_statements(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+            reads_acl = statement(
                 "CloudTrailChecksAcl", ["s3:GetBucketAcl"], [bucket_arn],
                 principal={"Service": "cloudtrail.amazonaws.com"}, condition=only_this_trail,
             )
-
-        def trail_writes_logs(bucket_arn: str) -> dict:
-            return statement(
+            writes_logs = statement(
                 "CloudTrailWritesLogs", ["s3:PutObject"],
                 [pulumi.Output.format("{0}/AWSLogs/{1}/*", bucket_arn, context.account_id)],
                 principal={"Service": "cloudtrail.amazonaws.com"},
@@ -192,6 +192,7 @@ class Audit(pulumi.ComponentResource):
                     }
                 },
             )
+            return [reads_acl, writes_logs]
 
         return SecureBucket(
             f"{name}-logs",
@@ -200,7 +201,8 @@ class Audit(pulumi.ComponentResource):
                 kms_key_arn=args.kms_key_arn,
                 tags=context.tags,
                 retention=args.log_retention,
-                extra_policy_statements=[trail_reads_acl, trail_writes_logs],
+                deletion=args.log_deletion,
+                extra_policy_statements=trail_statements,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

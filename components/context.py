@@ -8,6 +8,24 @@ import pulumi
 
 
 @dataclass(frozen=True)
+class FormerParent:
+    """The component some resources were declared under before they moved, and its name.
+
+    A resource's URN holds its parent's type and its own name: a resource that moves
+    gets a new URN, which a deployed stack would replace (a new log group, a new role)
+    unless the resource names its old URN as an alias. The program's every old URN is
+    listed in tests/program/old_urns.json and tested to be kept or aliased.
+    """
+
+    resource: pulumi.Resource
+    name: str
+
+    def alias(self, role: str) -> pulumi.Alias:
+        """The alias of the resource that was `<name>-<role>` under this parent."""
+        return pulumi.Alias(name=f"{self.name}-{role}", parent=self.resource)
+
+
+@dataclass(frozen=True)
 class StackContext:
     """The stack's environment suffix, tags, and the account and region it deploys into.
 

@@ -33,8 +33,8 @@ class EncryptionArgs:
     # The stack's alarm names with `*` for the alarm's role (components/monitoring.py:
     # alarm_name): CloudWatch may use the key for these alarms' notifications only.
     alarm_name_pattern: str
-    deletion_window_days: int = 30
-    protect: bool = True
+    deletion_window_days: int
+    protect: bool
 
 
 class Encryption(pulumi.ComponentResource):

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from components.context import StackContext
 from components.iam import document, statement
-from components.settings import DeviceSpec
+from components.config_table import DeviceSpec
 from handler.message_format import thing_name, topic_prefix
 
 # IoT policy variables: they resolve to the thing the connection's certificate is
@@ -30,7 +30,7 @@ def thing_type_name(suffix: str) -> str:
 @dataclass
 class FleetArgs:
     context: StackContext
-    devices: Sequence[DeviceSpec] = ()
+    devices: Sequence[DeviceSpec]
 
 
 class Fleet(pulumi.ComponentResource):

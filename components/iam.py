@@ -54,6 +54,7 @@ def service_role(
     parent: pulumi.Resource,
     restrict_to_account: bool = True,
     source_arn: Optional[pulumi.Input[str]] = None,
+    moved_from: Optional[pulumi.Alias] = None,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """A role that `service` can assume, with one inline policy.
 
@@ -63,6 +64,9 @@ def service_role(
     role serves (`aws:SourceArn`), so no other resource of the account can use it
     either. Only services that send those keys when they assume a role may be
     restricted: others could not assume it at all.
+
+    `moved_from`: the role's earlier name and parent (its policy's follow from them),
+    so a stack deployed before the move keeps both.
     """
     condition: dict[str, Any] = {}
     if restrict_to_account:
@@ -83,14 +87,53 @@ def service_role(
         description=description,
         assume_role_policy=trust,
         tags=context.tags,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=[moved_from] if moved_from else None),
     )
+    policy_moved_from = (pulumi.Alias(name=f"{moved_from.name}-policy", parent=moved_from.parent)
+                         if moved_from else None)
     policy = aws.iam.RolePolicy(
         f"{resource_name}-policy",
         name=f"{role_name}-policy",
         role=role.id,
         policy=document(*statements),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=[policy_moved_from] if policy_moved_from else None),
     )
     return role, policy
+
+
+def iot_log_writer_role(
+    resource_name: str,
+    *,
+    role_name: str,
+    log_group_name: str,
+    sid: str,
+    context: StackContext,
+    description: str,
+    parent: pulumi.Resource,
+    source_arn: Optional[pulumi.Input[str]] = None,
+    moved_from: Optional[pulumi.Alias] = None,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role IoT Core assumes to write into one log group, and nowhere else.
+
+    The group exists already (the stack creates it, encrypted and expiring), so IoT
+    needs no CreateLogGroup or PutRetentionPolicy: only streams and events in it.
+    """
+    group_arn = context.arn("logs", f"log-group:{log_group_name}")
+    return service_role(
+        resource_name,
+        role_name=role_name,
+        service="iot.amazonaws.com",
+        context=context,
+        source_arn=source_arn,
+        description=description,
+        statements=[
+            statement(
+                sid,
+                ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                [group_arn, pulumi.Output.concat(group_arn, ":*")],
+            ),
+        ],
+        parent=parent,
+        moved_from=moved_from,
+    )
 

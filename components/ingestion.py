@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import StackContext
-from components.iam import service_role, statement
+from components.iam import iot_log_writer_role, service_role, statement
 from components.log_groups import encrypted_log_group
 from handler.message_format import KINESIS_PARTITION_KEY_TEMPLATE, RULE_SQL_VERSION, rule_sql
 
@@ -26,8 +26,8 @@ def rule_error_log_group_name(suffix: str) -> str:
 class IngestionArgs:
     context: StackContext
     kms_key_arn: pulumi.Input[str]
-    stream_retention_hours: int = 24
-    log_retention_days: int = 30
+    stream_retention_hours: int
+    log_retention_days: int
 
 
 class Ingestion(pulumi.ComponentResource):
@@ -90,21 +90,14 @@ class Ingestion(pulumi.ComponentResource):
             ],
             parent=self,
         )
-        group_arn = context.arn("logs", f"log-group:{error_log_group_name}")
-        error_role, error_policy = service_role(
+        error_role, error_policy = iot_log_writer_role(
             f"{name}-rule-error-role",
             role_name=f"iot-rule-error-role-{context.suffix}",
-            service="iot.amazonaws.com",
+            log_group_name=error_log_group_name,
+            sid="WriteRuleErrors",
             context=context,
             source_arn=rule_arn,
             description="Lets the telemetry topic rule's error action write failed deliveries to its log group",
-            statements=[
-                statement(
-                    "WriteRuleErrors",
-                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                    [group_arn, pulumi.Output.concat(group_arn, ":*")],
-                ),
-            ],
             parent=self,
         )
         self.rule = aws.iot.TopicRule(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pulumi
 import pulumi_aws as aws
 
@@ -16,12 +18,14 @@ def encrypted_log_group(
     kms_key_arn: pulumi.Input[str],
     context: StackContext,
     parent: pulumi.Resource,
+    moved_from: Optional[pulumi.Alias] = None,
 ) -> aws.cloudwatch.LogGroup:
+    """`moved_from`: the group's earlier name and parent, so a stack deployed before the move keeps it."""
     return aws.cloudwatch.LogGroup(
         resource_name,
         name=name,
         retention_in_days=retention_days,
         kms_key_id=kms_key_arn,
         tags=context.tags,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=[moved_from] if moved_from else None),
     )

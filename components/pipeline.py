@@ -8,15 +8,17 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_logs import AccessLogs, AccessLogsArgs
+from components.alarms import WatchedResources, alarm_name
 from components.analytics import Analytics, AnalyticsArgs
 from components.audit import Audit, AuditArgs, trail_log_group_name, trail_name
-from components.context import StackContext
+from components.context import FormerParent, StackContext
 from components.encryption import Encryption, EncryptionArgs
 from components.fleet import Fleet, FleetArgs
 from components.ingestion import Ingestion, IngestionArgs, rule_error_log_group_name
-from components.monitoring import IOT_LOG_GROUP_NAME, Monitoring, MonitoringArgs, alarm_name
+from components.iot_logging import IOT_LOG_GROUP_NAME, IotLogging, IotLoggingArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.processing import Processing, ProcessingArgs, function_log_group_name
-from components.secure_bucket import BucketRetention
+from components.secure_bucket import BucketDeletion, BucketRetention
 from components.settings import PipelineSettings
 from components.storage import Storage, StorageArgs
 
@@ -27,7 +29,7 @@ def stack_log_group_names(settings: PipelineSettings) -> list[str]:
     names = [function_log_group_name(settings.suffix), rule_error_log_group_name(settings.suffix)]
     if settings.enable_iot_logging:
         names.append(IOT_LOG_GROUP_NAME)
-    if settings.audit.creates_trail:
+    if settings.creates_audit_trail:
         names.append(trail_log_group_name(settings.suffix))
     return names
 
@@ -62,14 +64,13 @@ class SensorPipeline(pulumi.ComponentResource):
             transition_days=settings.archive_transition_days,
             noncurrent_transition_days=settings.archive_noncurrent_transition_days,
             expiration_days=settings.archive_expiration_days,
-            force_destroy=settings.force_destroy,
-            protect=settings.deletion_protection,
         )
+        archive_deletion = BucketDeletion(protect=settings.deletion_protection, force_destroy=settings.force_destroy)
         self.storage = Storage(
             f"{name}-storage",
             StorageArgs(
                 context=context, kms_key_arn=key_arn, archive_retention=archive_retention,
-                deletion_protection=settings.deletion_protection,
+                archive_deletion=archive_deletion, table_deletion_protection=settings.deletion_protection,
             ),
             opts=child,
         )
@@ -114,40 +115,50 @@ class SensorPipeline(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        monitoring_name = f"{name}-monitoring"
         self.monitoring = Monitoring(
-            f"{name}-monitoring",
+            monitoring_name,
             MonitoringArgs(
                 context=context, kms_key_arn=key_arn,
-                function_name=self.processing.function.name, mapping_uuid=self.processing.mapping.uuid,
-                stream_name=self.ingestion.stream.name, rule_name=self.ingestion.rule.name,
-                table_name=self.storage.table.name, alarms=settings.alarms,
-                log_retention_days=settings.log_retention_days,
-                enable_iot_logging=settings.enable_iot_logging, iot_log_level=settings.iot_log_level,
+                watched=WatchedResources(
+                    function_name=self.processing.function.name, mapping_uuid=self.processing.mapping.uuid,
+                    stream_name=self.ingestion.stream.name, rule_name=self.ingestion.rule.name,
+                    table_name=self.storage.table.name,
+                ),
+                thresholds=settings.alarm_thresholds, alarm_emails=settings.alarm_emails,
             ),
             opts=child,
         )
-        audit_retention = dataclasses.replace(
-            archive_retention,
-            expiration_days=settings.audit_expiration_days,
-            # The audit log is never force-destroyed with a stack that protects its data.
-            force_destroy=settings.force_destroy and not settings.deletion_protection,
-        )
+        # IoT Core logging is one setting per account and region: a stack must ask to own it.
+        self.iot_logging = IotLogging(
+            f"{name}-iot-logging",
+            IotLoggingArgs(context=context, kms_key_arn=key_arn, log_retention_days=settings.log_retention_days,
+                           log_level=settings.iot_log_level),
+            opts=child,
+            formerly_under=FormerParent(self.monitoring, monitoring_name),
+        ) if settings.enable_iot_logging else None
+        audit_retention = dataclasses.replace(archive_retention, expiration_days=settings.audit_expiration_days)
+        # The audit log is never force-destroyed with a stack that protects its data.
+        audit_deletion = dataclasses.replace(
+            archive_deletion, force_destroy=settings.force_destroy and not settings.deletion_protection)
         # With `auditTrail: none` the organization's trail covers the account.
         self.audit = Audit(
             f"{name}-audit",
             AuditArgs(
                 context=context, kms_key_arn=key_arn, alarm_topic_arn=self.monitoring.topic.arn,
-                log_retention=audit_retention, log_group_retention_days=settings.log_retention_days,
-                object_lock_mode=settings.audit.object_lock_mode, object_lock_days=settings.audit.object_lock_days,
+                log_retention=audit_retention, log_deletion=audit_deletion,
+                log_group_retention_days=settings.log_retention_days,
+                object_lock_mode=settings.audit_object_lock_mode, object_lock_days=settings.audit_object_lock_days,
             ),
             opts=child,
-        ) if settings.audit.creates_trail else None
+        ) if settings.creates_audit_trail else None
         logged_buckets = {"archive": self.storage.archive.bucket}
         if self.audit is not None:
             logged_buckets["audit"] = self.audit.bucket.bucket
         self.access_logs = AccessLogs(
             f"{name}-access-logs",
-            AccessLogsArgs(context=context, sources=logged_buckets, retention=audit_retention),
+            AccessLogsArgs(context=context, sources=logged_buckets, retention=audit_retention,
+                           deletion=audit_deletion),
             opts=child,
         )
         self.iot_endpoint = aws.iot.get_endpoint_output(endpoint_type="iot:Data-ATS", opts=invoke).endpoint_address

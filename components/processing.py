@@ -4,7 +4,7 @@ from the stream."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -18,8 +18,6 @@ from handler import layout
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "handler"
 LAMBDA_RUNTIME = "python3.13"
-METRICS_NAMESPACE = layout.METRICS_NAMESPACE
-TRACING_MODES = ("Active", "PassThrough")
 # X-Ray's write actions authorize on no resource: AWS documents Resource "*" for them
 # (the one wildcard resource in the stack's roles, and the pack's allowed list says so).
 XRAY_WRITE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
@@ -50,22 +48,22 @@ class ProcessingArgs:
     table_arn: pulumi.Input[str]
     archive_bucket_name: pulumi.Input[str]
     archive_bucket_arn: pulumi.Input[str]
-    log_retention_days: int = 30
-    memory_mb: int = 512
-    timeout_seconds: int = 120
-    batch_size: int = 500
-    batching_window_seconds: int = 5
-    maximum_retry_attempts: int = 5
-    maximum_record_age_seconds: int = 3600
-    parallelization_factor: int = 1
+    log_retention_days: int
+    memory_mb: int
+    timeout_seconds: int
+    batch_size: int
+    batching_window_seconds: int
+    maximum_retry_attempts: int
+    maximum_record_age_seconds: int
+    parallelization_factor: int
     # X-Ray: "Active" samples and traces every invocation; "PassThrough" only traces
     # what an upstream service asked to (a Kinesis mapping never does).
-    tracing_mode: str = "Active"
+    tracing_mode: str
     # None: the function shares the account's unreserved concurrency.
-    reserved_concurrency: Optional[int] = None
-    metrics_ttl_days: int = 90
-    sensor_limits_json: str = "{}"
-    anomaly_settings: Mapping[str, float] = field(default_factory=dict)
+    reserved_concurrency: Optional[int]
+    metrics_ttl_days: int
+    sensor_limits_json: str
+    anomaly_settings: Mapping[str, float]
 
 
 class Processing(pulumi.ComponentResource):
@@ -155,7 +153,7 @@ class Processing(pulumi.ComponentResource):
             layout.ENV_METRICS_TTL_DAYS: str(args.metrics_ttl_days),
             layout.ENV_SENSOR_LIMITS: args.sensor_limits_json,
             layout.ENV_ANOMALY_SETTINGS: json.dumps(dict(args.anomaly_settings), sort_keys=True),
-            layout.ENV_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            layout.ENV_METRICS_NAMESPACE: layout.METRICS_NAMESPACE,
         }
 
     def _create_role(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -15,13 +15,24 @@ from components.iam import document, statement
 class BucketRetention:
     """How long objects stay, and when they move to Glacier Flexible Retrieval."""
 
-    transition_days: int = 90
-    noncurrent_transition_days: int = 30
+    transition_days: int
+    noncurrent_transition_days: int
     # 0 keeps objects forever.
-    expiration_days: int = 0
-    # Lets `pulumi destroy` delete a bucket that still holds objects.
-    force_destroy: bool = False
-    protect: bool = True
+    expiration_days: int
+
+
+@dataclass(frozen=True)
+class BucketDeletion:
+    """What `pulumi destroy` may do to a bucket."""
+
+    # Pulumi refuses to delete the bucket until it is unprotected.
+    protect: bool
+    # `pulumi destroy` deletes the bucket with every object it still holds.
+    force_destroy: bool
+
+
+# The bucket policy's statements beside the TLS-only deny, given the bucket's ARN.
+PolicyStatements = Callable[[pulumi.Output[str]], Sequence[dict[str, Any]]]
 
 
 @dataclass
@@ -30,9 +41,9 @@ class SecureBucketArgs:
     # The stack's key; None only for a server access log target (below).
     kms_key_arn: Optional[pulumi.Input[str]]
     tags: dict[str, str]
-    retention: BucketRetention = BucketRetention()
-    # Statements beside the TLS-only deny, each given the bucket's ARN.
-    extra_policy_statements: Sequence[Any] = field(default_factory=list)
+    retention: BucketRetention
+    deletion: BucketDeletion
+    extra_policy_statements: Optional[PolicyStatements] = None
     # S3 delivers server access logs only into a bucket encrypted with SSE-S3
     # (AES256): the one bucket the customer key cannot encrypt. Its policy must
     # let only logging.s3.amazonaws.com write (the pack checks both).
@@ -63,9 +74,9 @@ class SecureBucket(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket_prefix=args.bucket_prefix,
-            force_destroy=args.retention.force_destroy,
+            force_destroy=args.deletion.force_destroy,
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.retention.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion.protect),
         )
         self.ownership = aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
@@ -104,9 +115,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(lambda arn: self._policy_statements(arn, args)).apply(
-                lambda statements: document(*statements)
-            ),
+            policy=document(*self._policy_statements(self.bucket.arn, args)),
             # A bucket policy written while the public access block is being
             # set fails with OperationAborted: serialize them.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block, self.ownership]),
@@ -143,13 +152,14 @@ class SecureBucket(pulumi.ComponentResource):
         return rule
 
     @staticmethod
-    def _policy_statements(bucket_arn: str, args: SecureBucketArgs) -> list[Any]:
+    def _policy_statements(bucket_arn: pulumi.Output[str], args: SecureBucketArgs) -> list[dict[str, Any]]:
         deny_plain_http = statement(
             "DenyInsecureTransport",
             ["s3:*"],
-            [bucket_arn, f"{bucket_arn}/*"],
+            [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
             effect="Deny",
             principal={"AWS": "*"},
             condition={"Bool": {"aws:SecureTransport": "false"}},
         )
-        return [deny_plain_http, *[build(bucket_arn) for build in args.extra_policy_statements]]
+        extra = args.extra_policy_statements(bucket_arn) if args.extra_policy_statements else []
+        return [deny_plain_http, *extra]

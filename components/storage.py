@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.context import StackContext
-from components.secure_bucket import BucketRetention, SecureBucket, SecureBucketArgs
+from components.secure_bucket import BucketDeletion, BucketRetention, SecureBucket, SecureBucketArgs
 from handler.layout import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
 
 
@@ -16,9 +16,10 @@ from handler.layout import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIB
 class StorageArgs:
     context: StackContext
     kms_key_arn: pulumi.Input[str]
-    archive_retention: BucketRetention = BucketRetention()
+    archive_retention: BucketRetention
+    archive_deletion: BucketDeletion
     # DynamoDB's own deletion protection, and Pulumi's protect on the table.
-    deletion_protection: bool = True
+    table_deletion_protection: bool
 
 
 class Storage(pulumi.ComponentResource):
@@ -48,9 +49,9 @@ class Storage(pulumi.ComponentResource):
             point_in_time_recovery={"enabled": True},
             server_side_encryption={"enabled": True, "kms_key_arn": args.kms_key_arn},
             ttl={"attribute_name": TABLE_TTL_ATTRIBUTE, "enabled": True},
-            deletion_protection_enabled=args.deletion_protection,
+            deletion_protection_enabled=args.table_deletion_protection,
             tags=args.context.tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.table_deletion_protection),
         )
         self.archive = SecureBucket(
             f"{name}-archive",
@@ -59,6 +60,7 @@ class Storage(pulumi.ComponentResource):
                 kms_key_arn=args.kms_key_arn,
                 tags=args.context.tags,
                 retention=args.archive_retention,
+                deletion=args.archive_deletion,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

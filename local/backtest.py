@@ -120,7 +120,7 @@ def run_config(stack: str | None, settings: list[str], limits: list[str]) -> Run
 
         config = load_stack_config(stack)
         prefix = f"{project_name()}:"
-        pipeline = read_settings(lambda key: config.get(prefix + key), config.get("aws:region"), PROJECT_DIR,
+        pipeline = read_settings(lambda key: config.get(prefix + key), PROJECT_DIR,
                                  [key[len(prefix):] for key in config if key.startswith(prefix)])
         suffix, batch_size, ttl_days = pipeline.suffix, pipeline.batch_size, pipeline.metrics_ttl_days
         sensor_limits = {name: (bounds["low"], bounds["high"])

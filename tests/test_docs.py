@@ -1,46 +1,52 @@
-"""The README's configuration table and Pulumi.yaml describe the keys the program reads."""
+"""Pulumi.yaml, the README and docs/operations.md state the settings as components/config_table.py declares them."""
 
 import re
 
+from components import config_docs
+from components.config_table import SETTINGS
 from harness.stack_config import PROJECT_DIR, load_project
 
 README = (PROJECT_DIR / "README.md").read_text()
-SETTINGS_SOURCE = (PROJECT_DIR / "components" / "settings.py").read_text()
-# Keys that hold objects: Pulumi.yaml cannot declare them (its schema has no object type).
-STRUCTURED_KEYS = {"sensorLimits", "anomalyDetection"}
+RENDER = "run `.venv/bin/python -m components.config_docs` to render it from components/config_table.py"
 
 
-def _keys_read_by_program() -> set[str]:
-    keys = set(re.findall(r'reader\.\w+\(\s*"(\w+)"', SETTINGS_SOURCE))
-    keys |= set(re.findall(r'^\s*"(alarm\w+)": "\w+",$', SETTINGS_SOURCE, re.MULTILINE))
-    return keys
+def test_pulumi_yaml_config_block_is_the_one_rendered_from_the_table():
+    assert config_docs.pulumi_yaml_config_as_written() == config_docs.pulumi_yaml_config(), (
+        f"Pulumi.yaml's config block differs from the config table: {RENDER}")
 
 
-def test_program_reads_keys():
-    assert {"environmentSuffix", "batchSize", "devices", "alarmIteratorAgeMs"} <= _keys_read_by_program()
+def test_pulumi_yaml_declares_each_setting_with_the_tables_type_and_default():
+    """What the CLI reads from Pulumi.yaml: a plain value for a provider key, else type, description, default."""
+    declared = load_project()["config"]
+    for setting in SETTINGS:
+        if setting.provider:
+            assert declared[setting.key] == setting.default, setting.key
+        elif setting.kind == "object":
+            assert setting.key not in declared, f"{setting.key}: Pulumi.yaml's schema has no object type"
+        else:
+            declaration = declared[setting.key]
+            assert declaration["type"] == setting.kind, setting.key
+            assert declaration["description"], setting.key
+            if setting.required:
+                assert "default" not in declaration, f"{setting.key} is required: no default"
+            else:
+                assert declaration["default"] == setting.default, setting.key
+    assert set(declared) == {setting.key for setting in SETTINGS if setting.kind != "object"}
 
 
-def test_every_key_read_is_declared_in_pulumi_yaml():
-    declared = set((load_project().get("config") or {}))
-    missing = _keys_read_by_program() - declared - STRUCTURED_KEYS
-    assert missing == set(), f"declare these in Pulumi.yaml with type, description and default: {sorted(missing)}"
+def test_readme_configuration_table_is_the_one_rendered_from_the_table():
+    assert config_docs.readme_table_as_written() == config_docs.readme_table(), (
+        f"README's configuration table differs from the config table: {RENDER}")
+    table = config_docs.readme_table_as_written()
+    assert [row.split("`")[1] for row in table.splitlines()[2:]] == [setting.key for setting in SETTINGS]
 
 
-def test_every_declared_key_is_read_and_typed():
-    for key, declaration in load_project()["config"].items():
-        if ":" in key:
-            continue
-        assert key in _keys_read_by_program(), f"Pulumi.yaml declares {key}, which the program never reads"
-        assert declaration.get("type") in {"string", "integer", "boolean", "array"}, key
-        assert declaration.get("description"), f"{key} has no description"
-
-
-def test_every_key_is_in_the_readme_table():
-    table = README.split("## Configuration", 1)[1].split("## Architecture", 1)[0]
-    for key in _keys_read_by_program():
-        if key.startswith("alarm") and key != "alarmEmails":
-            continue  # the thresholds share one row and are listed in docs/operations.md
-        assert f"`{key}`" in table, f"README configuration table lacks {key}"
+def test_operations_threshold_table_gives_each_alarm_settings_default_and_alarm():
+    text = (PROJECT_DIR / "docs" / "operations.md").read_text()
+    rows = re.findall(r"^\| `(alarm\w+)` \| (\d+)[^|]*\| `([a-z-]+)` \|", text, re.MULTILINE)
+    documented = {key: (int(default), alarm) for key, default, alarm in rows}
+    assert documented == {setting.key: (setting.default, setting.alarm) for setting in SETTINGS if setting.alarm}, (
+        "docs/operations.md, Thresholds: each alarm setting's row gives its default and its alarm")
 
 
 def test_readme_opens_with_the_local_run_and_the_test_command():

@@ -211,14 +211,6 @@ def test_query_layer_is_parented_to_the_analytics_component(dev):
          "aws:iam/rolePolicyAttachment:RolePolicyAttachment"])
 
 
-def test_analytics_args_refuse_a_cutoff_below_athenas_minimum():
-    from components.analytics import AnalyticsArgs
-
-    with pytest.raises(ValueError, match="Athena's minimum is 10 MiB"):
-        AnalyticsArgs(context=None, kms_key_arn="k", archive_bucket_name="b", archive_bucket_arn="a",
-                      bytes_scanned_cutoff_mb=5)
-
-
 def test_docs_describe_every_column():
     from harness.stack_config import PROJECT_DIR
 

@@ -145,7 +145,7 @@ def test_a_stacks_alarm_pattern_matches_none_of_another_stacks_alarms():
     (fnmatch's `*`) must not reach a stack whose suffix ends like this one's."""
     from fnmatch import fnmatchcase
 
-    from components.monitoring import alarm_name
+    from components.alarms import alarm_name
 
     for own, other in (("dev", "team-dev"), ("dev", "dev-2"), ("prod", "preprod"), ("a-b", "b")):
         assert fnmatchcase(alarm_name("iterator-age", own), alarm_name("*", own))

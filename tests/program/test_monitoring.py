@@ -1,4 +1,4 @@
-"""Alarms, their topic, the dashboard and the IoT logging switch."""
+"""Alarms, their topic and the dashboard."""
 
 import fnmatch
 import io
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from components.processing import METRICS_NAMESPACE
-from components.settings import ALARM_THRESHOLD_KEYS
+from components.config_table import SETTINGS
 from handler import layout, metrics
+from handler.layout import METRICS_NAMESPACE
 from handler.detection import KINDS
 from handler.processor import BatchReport
 from harness.mocks import run_program
@@ -18,8 +18,6 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
-LOGGING = "aws:iot/loggingOptions:LoggingOptions"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 ACCOUNT = "123456789012"
 TOPIC_ARN = f"arn:aws:sns:ap-southeast-1:{ACCOUNT}:iot-pipeline-alarms-dev"
@@ -71,11 +69,6 @@ def _alarm(run, role: str):
 @pytest.fixture(scope="module")
 def dev_with_emails():
     return run_program("dev", config_overrides={"alarmEmails": ["ops@example.com", "oncall@example.com"]})
-
-
-@pytest.fixture(scope="module")
-def dev_with_iot_logging():
-    return run_program("dev", config_overrides={"enableIotLogging": True, "iotLogLevel": "INFO"})
 
 
 def _pipeline_alarms(run):
@@ -153,7 +146,8 @@ def test_missing_data_is_only_a_fault_for_the_mapping_that_must_always_poll(dev,
 
 
 def test_thresholds_come_from_the_stacks_config():
-    assert set(THRESHOLD_KEY_ALARMS) == set(ALARM_THRESHOLD_KEYS), "every threshold key sets one alarm"
+    assert {setting.key: setting.alarm for setting in SETTINGS if setting.alarm} == THRESHOLD_KEY_ALARMS, (
+        "every threshold key of the config table sets its one alarm")
     values = {key: 1000 + index for index, key in enumerate(sorted(THRESHOLD_KEY_ALARMS))}
     run = run_program("dev", config_overrides=values)
     for key, role in THRESHOLD_KEY_ALARMS.items():
@@ -283,40 +277,3 @@ def test_dashboard_graphs_ingest_and_each_anomaly_kind(dev):
 def test_dashboard_shows_the_state_of_every_alarm(dev):
     [alarm_widget] = [w for w in _dashboard_body(dev)["widgets"] if w["type"] == "alarm"]
     assert sorted(alarm_widget["properties"]["alarms"]) == sorted(a.outputs["arn"] for a in _pipeline_alarms(dev))
-
-
-def test_iot_logging_is_off_by_default(dev, prod):
-    for run in (dev, prod):
-        assert run.of_type(LOGGING) == []
-        assert [g for g in run.of_type(LOG_GROUP) if g.inputs["name"] == "AWSIotLogsV2"] == []
-
-
-def test_iot_logging_when_enabled_logs_at_the_configured_level_into_its_encrypted_group(dev_with_iot_logging):
-    run = dev_with_iot_logging
-    logging = run.one(LOGGING)
-    group = run.one(LOG_GROUP, "iot-dev-monitoring-iot-log-group")
-    role = run.one("aws:iam/role:Role", "iot-dev-monitoring-iot-logging-role")
-    policy = run.one("aws:iam/rolePolicy:RolePolicy", "iot-dev-monitoring-iot-logging-role-policy")
-    assert_input(logging, "defaultLogLevel", "INFO")
-    assert_input(logging, "disableAllLogs", False)
-    assert_input(logging, "roleArn", role.outputs["arn"])
-    assert_input(group, "name", "AWSIotLogsV2")
-    assert_input(group, "retentionInDays", 30)
-    assert_input(group, "kmsKeyId", run.one("aws:kms/key:Key").outputs["arn"])
-    assert policy.urn in logging.dependencies and group.urn in logging.dependencies, (
-        f"{logging.urn}: must wait for the role's policy and the log group"
-    )
-    trust = policy_statements(role, "assumeRolePolicy")["TrustService"]
-    assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    group_arn = f"arn:aws:logs:ap-southeast-1:{ACCOUNT}:log-group:AWSIotLogsV2"
-    assert policy_statements(policy) == {"WriteIotLogs": {
-        "Sid": "WriteIotLogs", "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-        "Resource": [group_arn, f"{group_arn}:*"],
-    }}
-
-
-def test_iot_logging_default_level_is_warn():
-    run = run_program("dev", config_overrides={"enableIotLogging": True})
-    assert_input(run.one(LOGGING), "defaultLogLevel", "WARN")

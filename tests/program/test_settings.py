@@ -1,10 +1,16 @@
 """Configuration is validated before any resource is declared: one message per problem,
 naming the key, the bad value and what is allowed."""
 
+import dataclasses
+import re
+
 import pulumi
 import pytest
 
+from components.config_table import PROGRAM_SETTINGS, SETTINGS
+from components.settings import PipelineSettings, read_settings
 from harness.mocks import run_program
+from harness.stack_config import PROJECT_DIR
 
 
 def _error(overrides: dict) -> str:
@@ -98,3 +104,42 @@ def test_protected_stack_with_an_alarm_address_is_accepted(prod):
     assert prod.config["iot-sensor-pipeline:alarmEmails"] == '["oncall@example.com"]'
     subscription = prod.one("aws:sns/topicSubscription:TopicSubscription")
     assert (subscription.inputs["protocol"], subscription.inputs["endpoint"]) == ("email", "oncall@example.com")
+
+
+# The table itself: one declaration per key drives the reader, the messages and PipelineSettings.
+# The dev stack's values that other settings' messages name (reservedConcurrency's parallelizationFactor).
+_DEV_VALUES = {"parallelizationFactor": 1}
+
+def _only_required(key: str):
+    # A protected stack (deletionProtection's default) needs an alarm address too.
+    return {"environmentSuffix": "dev", "owner": "team", "costCenter": "cc",
+            "alarmEmails": '["ops@example.com"]'}.get(key)
+
+
+def test_pipeline_settings_has_one_attribute_per_setting_of_the_table():
+    fields = {item.name for item in dataclasses.fields(PipelineSettings)}
+    assert fields == {setting.program_attribute for setting in PROGRAM_SETTINGS}
+
+
+def test_the_tables_defaults_are_allowed_by_the_table():
+    settings = read_settings(_only_required, PROJECT_DIR)
+    for setting in PROGRAM_SETTINGS:
+        if setting.required or setting.convert is not None:
+            continue
+        assert getattr(settings, setting.program_attribute) == setting.default, setting.key
+    assert (settings.devices, settings.reserved_concurrency, settings.sensor_limits) == ((), None, {})
+
+
+@pytest.mark.parametrize("setting", [s for s in PROGRAM_SETTINGS if s.kind == "integer" and not s.choices],
+                         ids=lambda s: s.key)
+def test_an_integer_above_its_bound_is_refused_with_the_tables_message(setting):
+    too_high = setting.high + 1
+    message = _error({setting.key: too_high})
+    expected = f"config `{setting.key}` = {too_high} is not allowed: {setting.allowed_text(_DEV_VALUES)}"
+    assert expected in message, message
+
+
+def test_every_allowed_text_is_filled_in():
+    for setting in SETTINGS:
+        assert not re.search(r"\{[A-Za-z]\w*\}", setting.allowed_text(_DEV_VALUES)), setting.key
+        assert setting.description, setting.key

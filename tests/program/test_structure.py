@@ -5,7 +5,7 @@ COMPONENT_TYPES = {
     "iotpipeline:index:SensorPipeline", "iotpipeline:index:Encryption", "iotpipeline:index:Storage",
     "iotpipeline:index:Ingestion", "iotpipeline:index:Fleet", "iotpipeline:index:Processing",
     "iotpipeline:index:Audit", "iotpipeline:index:SecureBucket", "iotpipeline:index:Monitoring",
-    "iotpipeline:index:Analytics", "iotpipeline:index:AccessLogs",
+    "iotpipeline:index:Analytics", "iotpipeline:index:AccessLogs", "iotpipeline:index:IotLogging",
 }
 
 
