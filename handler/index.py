@@ -10,6 +10,16 @@ from handler import metrics, settings
 from handler.processor import Processor
 from handler.storage import Archive, Deadline, MetricsTable
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class LambdaContext(Protocol):
+        """What the handler uses of Lambda's context object."""
+
+        def get_remaining_time_in_millis(self) -> int: ...
+
 logger = logging.getLogger("handler")
 logger.setLevel(logging.INFO)
 
@@ -18,7 +28,7 @@ SETTINGS = settings.load(os.environ)
 PROCESSOR = Processor(SETTINGS, MetricsTable(SETTINGS.table_name), Archive(SETTINGS.bucket_name))
 
 
-def handler(event: dict, context) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     """Process one batch; return the records Lambda must retry from, and nothing else."""
     started = time.perf_counter()
     records = event.get("Records") if isinstance(event, dict) else None

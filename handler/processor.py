@@ -27,7 +27,7 @@ from handler import items, layout, quarantine
 from handler.core import DevicePlan, Planner, SortedBatch, keys_needed, sort_batch
 from handler.detection import Detector
 from handler.quarantine import sequence_order
-from handler.records import Reading, parse_record
+from handler.records import Reading, Rejected, parse_record
 from handler.settings import ProcessorSettings
 from handler.storage import Archive, Calls, Deadline, MetricsTable, ObjectExists, StorageError
 
@@ -69,7 +69,7 @@ class BatchReport:
             self.episodes_opened[kind] = self.episodes_opened.get(kind, 0) + count
 
 
-def _identity(record) -> tuple[str, str]:
+def _identity(record: Reading | Rejected) -> tuple[str, str]:
     return record.shard_id, record.sequence_number
 
 
@@ -97,7 +97,7 @@ def _record(shard_id: str, sequence_number: str, arrival_ms: int, data: bytes) -
                         "data": base64.b64encode(data).decode()}}
 
 
-def records_in_object(prefix: str, body: bytes) -> list:
+def records_in_object(prefix: str, body: bytes) -> list[Reading | Rejected]:
     """The records an archive or quarantine object holds, decoded as the batch's own records are."""
     records = []
     for text in zlib.decompress(body, 31).decode().splitlines():
@@ -119,7 +119,7 @@ class Processor:
         self.archive = archive
         self.planner = Planner(Detector(dict(settings.sensor_limits), settings.detector), settings.ttl_days)
 
-    def process(self, records: list, deadline: Deadline) -> BatchReport:
+    def process(self, records: list[dict], deadline: Deadline) -> BatchReport:
         report = BatchReport(records=len(records))
         parsed = [parse_record(record) for record in records]
         first = self._first_record(parsed)
@@ -137,7 +137,7 @@ class Processor:
         return report
 
     @staticmethod
-    def _first_record(parsed: list):
+    def _first_record(parsed: list[Reading | Rejected]) -> Reading | Rejected | None:
         """The batch's first record: the one a retry starts from, and what the archive keys are made of."""
         numbered = [record for record in parsed if record.sequence_number]
         return min(numbered, key=lambda record: sequence_order(record.sequence_number)) if numbered else None
@@ -147,10 +147,11 @@ class Processor:
             for item in self.table.get(keys, deadline, calls):
                 stored[items.key_of(item)] = item
 
-    def _plan_and_archive(self, parsed: list, first, deadline: Deadline, calls: Calls):
+    def _plan_and_archive(self, parsed: list[Reading | Rejected], first: Reading | Rejected | None, deadline: Deadline,
+                          calls: Calls) -> tuple[SortedBatch, list[DevicePlan], dict]:
         """Plan the batch and write its archive objects; the plan covers every record those objects hold."""
         known = {_identity(record) for record in parsed}
-        taken_in: list = []
+        taken_in: list[Reading | Rejected] = []
         archived: dict[str, set] = {layout.RAW_PREFIX: set(), layout.QUARANTINE_PREFIX: set()}
         free_suffix = {layout.RAW_PREFIX: 0, layout.QUARANTINE_PREFIX: 0}
         stored: dict = {}
@@ -161,7 +162,7 @@ class Processor:
             self._read(keys, stored, deadline, calls)
             read.update(items.key_of(key) for key in keys)
             plans = self.planner.plan(batch, stored)
-            todo = {
+            todo: dict[str, list[Reading | Rejected]] = {
                 layout.RAW_PREFIX: [r for plan in plans for r in plan.applied
                                     if _identity(r) not in archived[layout.RAW_PREFIX]],
                 layout.QUARANTINE_PREFIX: [r for plan in plans for r in plan.quarantined
@@ -171,7 +172,7 @@ class Processor:
             for prefix, records in todo.items():
                 if not records:
                     continue
-                lines = [archive_line(r) if prefix == layout.RAW_PREFIX else quarantine.line(r)
+                lines = [archive_line(r) if isinstance(r, Reading) else quarantine.line(r)
                          for r in sorted(records, key=lambda record: sequence_order(record.sequence_number))]
                 try:
                     self.archive.put_new(self._object_key(prefix, first, free_suffix[prefix]), _gzip_lines(lines),
@@ -194,10 +195,11 @@ class Processor:
                     taken_in += [record for record in held if _identity(record) not in known]
                     known.update(_identity(record) for record in held)
                     free_suffix[prefix] += 1
-        raise StorageError(f"archive keys of the batch from {first.sequence_number} kept colliding")
+        origin = first.sequence_number if first else "a batch without sequence numbers"
+        raise StorageError(f"archive keys of the batch from {origin} kept colliding")
 
     @staticmethod
-    def _object_key(prefix: str, first, suffix: int) -> str:
+    def _object_key(prefix: str, first: Reading | Rejected | None, suffix: int) -> str:
         shard, sequence, arrival = ((first.shard_id, first.sequence_number, first.arrival_ms) if first
                                     else ("unknown-shard", "none", 0))
         # Partitioned by the arrival hour of the batch's first record, as Firehose does.

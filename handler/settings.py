@@ -15,6 +15,11 @@ from handler.detector_settings import DetectorSettings, DetectorSettingsError
 from handler.detector_settings import validate as validate_detector_settings
 from handler.message_format import KNOWN_SENSORS, SENSOR_NAME_PATTERN
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 
 class SettingsError(RuntimeError):
     """The function's environment is not one the processor can run with."""
@@ -24,14 +29,14 @@ ProcessorSettings = namedtuple("ProcessorSettings", ["table_name", "bucket_name"
                                                      "detector", "metrics_namespace"])
 
 
-def _require(environ: dict[str, str], name: str) -> str:
+def _require(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise SettingsError(f"environment variable {name} is missing or empty; the Pulumi program sets it")
     return value
 
 
-def _json_object(environ: dict[str, str], name: str) -> dict:
+def _json_object(environ: Mapping[str, str], name: str) -> dict:
     raw = environ.get(name, "").strip() or "{}"
     try:
         value = json.loads(raw)
@@ -46,7 +51,7 @@ def _finite_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _sensor_limits(environ: dict[str, str]) -> dict[str, tuple[float, float]]:
+def _sensor_limits(environ: Mapping[str, str]) -> dict[str, tuple[float, float]]:
     limits = {name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}
     for sensor, bounds in _json_object(environ, layout.ENV_SENSOR_LIMITS).items():
         if not SENSOR_NAME_PATTERN.match(sensor):
@@ -62,7 +67,7 @@ def _sensor_limits(environ: dict[str, str]) -> dict[str, tuple[float, float]]:
     return limits
 
 
-def _detector(environ: dict[str, str]) -> DetectorSettings:
+def _detector(environ: Mapping[str, str]) -> DetectorSettings:
     # The same validator as the program's `anomalyDetection` check, so both say the same.
     try:
         return validate_detector_settings(_json_object(environ, layout.ENV_ANOMALY_SETTINGS))
@@ -70,7 +75,7 @@ def _detector(environ: dict[str, str]) -> DetectorSettings:
         raise SettingsError(f"environment variable {layout.ENV_ANOMALY_SETTINGS}: {error}") from None
 
 
-def load(environ: dict[str, str]) -> ProcessorSettings:
+def load(environ: Mapping[str, str]) -> ProcessorSettings:
     """Read and validate the processor's settings from `environ`."""
     ttl_raw = _require(environ, layout.ENV_METRICS_TTL_DAYS)
     if not (ttl_raw.isascii() and ttl_raw.isdigit()) or not 1 <= int(ttl_raw) <= 36500:

@@ -75,14 +75,17 @@ class Deadline:
         return True
 
 
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+def _response(error: BaseException | None) -> dict:
+    """The parsed error response botocore's ClientError carries; empty for any other error (or none)."""
+    return getattr(error, "response", None) or {}
 
 
-def _http_status(error: Exception) -> int:
-    response = getattr(error, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+def _error_code(error: BaseException | None) -> str:
+    return str(_response(error).get("Error", {}).get("Code", ""))
+
+
+def _http_status(error: BaseException | None) -> int:
+    return int(_response(error).get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
 def _is_timeout(error: Exception) -> bool:
@@ -134,16 +137,18 @@ class _Clients:
         return client
 
 
-def _call(clients: _Clients, deadline: Deadline, calls: Calls, api: str, operation: str, what: str, **arguments):
+def _call(clients: _Clients, deadline: Deadline, calls: Calls, api: str, operation: str, what: str,
+          **arguments: Any) -> dict:
     """One API call, retried while retryable and time is left; raises StorageError otherwise."""
     attempt = 0
     while True:
         client = clients.for_call(deadline)
         calls.count(api)
         try:
-            return getattr(client, operation)(**arguments)
+            response: dict = getattr(client, operation)(**arguments)
+            return response
         except Exception as error:
-            if getattr(error, "response", None) and _error_code(error) == "TransactionCanceledException":
+            if _error_code(error) == "TransactionCanceledException":
                 raise
             if _http_status(error) == 412 or _error_code(error) == "PreconditionFailed":
                 raise
@@ -265,7 +270,7 @@ class MetricsTable:
             except Exception as error:
                 if _error_code(error) != "TransactionCanceledException":
                     raise
-                reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+                reasons = [reason.get("Code", "None") for reason in _response(error).get("CancellationReasons", [])]
                 replan = {owner for (owner, _), code in zip(flat, reasons) if code in _REPLAN_REASONS}
                 refused = {owner: code for (owner, _), code in zip(flat, reasons)
                            if code not in _REPLAN_REASONS and code not in _RESEND_REASONS}
@@ -327,4 +332,5 @@ class Archive:
             if _error_code(error.__cause__) in ("NoSuchKey", "404") or _http_status(error.__cause__) == 404:
                 return None
             raise
-        return response["Body"].read()
+        body: bytes = response["Body"].read()
+        return body
