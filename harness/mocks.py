@@ -184,7 +184,7 @@ def engine_urn(stack: str, project: str, parent_urn: str, type_token: str, name:
     return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
 
 
-def _urn_parts(urn: str) -> tuple[str, str, str, str]:
+def urn_parts(urn: str) -> tuple[str, str, str, str]:
     """(stack, project, qualified type, name) of a URN."""
     prefix, project, qualified, name = urn.split("::", 3)
     return prefix.removeprefix("urn:pulumi:"), project, qualified, name
@@ -230,9 +230,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             own.append(engine_urn(spec.stack or self.stack, spec.project or self.project, parent,
                                   spec.type or request.type, spec.name or request.name))
         inherited = []
-        parent_name = _urn_parts(request.parent)[3] if request.parent else ""
+        parent_name = urn_parts(request.parent)[3] if request.parent else ""
         for parent_alias in self._aliases_by_urn.get(request.parent, []):
-            for child_name in [request.name, *(_urn_parts(urn)[3] for urn in own)]:
+            for child_name in [request.name, *(urn_parts(urn)[3] for urn in own)]:
                 inherited.append(_inherited_child_alias(request.type, child_name, parent_name, parent_alias))
         return list(dict.fromkeys(own + inherited))
 
@@ -270,7 +270,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 def _inherited_child_alias(child_type: str, child_name: str, parent_name: str, parent_alias: str) -> str:
     """The engine's alias for a child of an aliased parent: under the parent's old URN, and a
     name derived from the parent's (`<parent>-suffix`) derived from its old name."""
-    stack, project, _, parent_alias_name = _urn_parts(parent_alias)
+    stack, project, _, parent_alias_name = urn_parts(parent_alias)
     if parent_name and child_name.startswith(parent_name):
         child_name = parent_alias_name + child_name[len(parent_name):]
     return engine_urn(stack, project, parent_alias, child_type, child_name)

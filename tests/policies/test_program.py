@@ -8,7 +8,9 @@ import pytest
 
 from policycheck import check
 from harness.mocks import run_program
-from policycheck.mutations import MUTATIONS, markdown_table, run_mutations
+from policycheck.catalogue import MUTATIONS
+from policycheck.injection import run_mutations
+from policycheck.mutations import markdown_table
 from harness.stack_config import PROJECT_DIR, stack_names
 from tests.policies.test_pack import ADVISORY_BY_DEFAULT
 
@@ -49,7 +51,7 @@ LEVELS = {"shipped-config": False, "default-levels": True}
 @pytest.mark.parametrize("levels", list(LEVELS))
 def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run, levels):
     """With the stack's shipped config and with no config at all (the pack's default levels)."""
-    results = run_mutations(dev_run, default_levels=LEVELS[levels])
+    results = run_mutations(dev_run, MUTATIONS, default_levels=LEVELS[levels])
     applicable = [r for r in results if r.applicable]
     missed = [f"{r.mutation.name}: expected {r.mutation.policy}, mandatory violations: {r.reported}"
               for r in applicable if not r.caught]
@@ -60,7 +62,7 @@ def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run, lev
 
 def test_readme_mutation_table_is_the_current_result():
     readme = (PROJECT_DIR / "policies" / "README.md").read_text()
-    table = markdown_table(run_mutations(run_program("dev")))
+    table = markdown_table(run_mutations(run_program("dev"), MUTATIONS))
     assert table in readme, "rerun `python -m policycheck.mutations` and paste its table into policies/README.md"
 
 
