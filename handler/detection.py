@@ -331,6 +331,12 @@ class Detector:
         self._abrupt_readings = ABRUPT_TIME_CONSTANTS / s.levelAlpha
         self._half_learned = max(2, s.warmupReadings // 2)
         self._quarter_learned = max(3, s.warmupReadings // 4)
+        # What the hot loop reads for every reading, in one tuple (one attribute load, not twenty).
+        absorbing = s.baselineAlpha * ABSORB_FACTOR
+        self._hot = (s.warmupReadings, s.levelAlpha, 1.0 - s.levelAlpha, s.baselineAlpha, absorbing,
+                     s.baselineAlpha * SPREAD_RATE, absorbing * SPREAD_RATE, s.spikeZ, s.levelZ, s.varianceRatio,
+                     s.stuckFactor, s.stuckReadings, self._half_learned, self._quarter_learned,
+                     self._abrupt_readings, self.limits)
 
     def new_model(self) -> DeviceModel:
         return DeviceModel()
@@ -365,7 +371,8 @@ class Detector:
             # Another set of sensors: a model of this set, learned afresh (a single sensor has none).
             joint = model.joint = JointModel(tuple(sorted(values))) if len(values) > 1 else None
         # The sensors' models before this reading, in case the joint model names one (see below).
-        before = sensors.copy() if joint is not None else sensors
+        joint_scores = joint is not None and joint.n >= s.warmupReadings - self._half_learned
+        before = sensors.copy() if joint_scores else sensors
 
         # Every sensor scored against what was learned before this reading, and learning from it.
         flags: dict[str, tuple[str, float]] = {}   # sensor -> (kind, score) of its strongest test
@@ -377,7 +384,7 @@ class Detector:
         joint_learns = False
         if joint is not None and len(deviations) == len(values):
             u = [deviations[name] for name in joint.sensors]
-            if joint.n >= s.warmupReadings - self._half_learned:
+            if joint_scores:
                 score, whitened = _joint_score(joint, u)
                 if score > s.jointZ:
                     named = _contributors(joint, u, whitened)
@@ -433,17 +440,9 @@ class Detector:
         freeze its neighbours' baselines while their own cycles move on. The hot loop: settings
         and constants are locals, each sensor's model one tuple unpacked and rebuilt.
         """
-        s = self.settings
-        warmup = s.warmupReadings
-        level_alpha = s.levelAlpha
-        keep_level = 1.0 - level_alpha
-        baseline_alpha = s.baselineAlpha
-        absorbing = baseline_alpha * ABSORB_FACTOR
-        spread_alpha, absorbing_spread = baseline_alpha * SPREAD_RATE, absorbing * SPREAD_RATE
-        spike_z, level_z, variance_ratio = s.spikeZ, s.levelZ, s.varianceRatio
-        stuck_factor, stuck_readings = s.stuckFactor, s.stuckReadings
-        half_learned, quarter_learned, abrupt_readings = self._half_learned, self._quarter_learned, self._abrupt_readings
-        limits = self.limits
+        (warmup, level_alpha, keep_level, baseline_alpha, absorbing, spread_alpha, absorbing_spread, spike_z, level_z,
+         variance_ratio, stuck_factor, stuck_readings, half_learned, quarter_learned, abrupt_readings,
+         limits) = self._hot
         sqrt = math.sqrt
         for name, x in values.items():
             sensor = sensors.get(name)
@@ -468,7 +467,8 @@ class Detector:
                 floor = relative
             if floor < ABSOLUTE_SPREAD_FLOOR:
                 floor = ABSOLUTE_SPREAD_FLOOR
-            floored_var_r = var_r if var_r > floor * floor else floor * floor
+            floor *= floor
+            floored_var_r = var_r if var_r > floor else floor
             sd_r = sqrt(floored_var_r)
             # The short-term level follows an outlier only as far as CLIP_SPREADS spreads, so one
             # spike does not look like a level shift; a second outlier on the same side confirms a
@@ -488,7 +488,8 @@ class Detector:
             floored_var_d = var_d if var_d >= level_floor else level_floor
             # The short-term variance takes an outlier only up to the spike threshold: one spike
             # alone does not make a variance change.
-            new_fast_r2 = keep_level * fast_r2 + level_alpha * (r * r if -r_spike < r < r_spike else r_spike * r_spike)
+            r2 = r * r
+            new_fast_r2 = keep_level * fast_r2 + level_alpha * (r2 if -r_spike < r < r_spike else r_spike * r_spike)
             if n >= half_learned:
                 # The joint model reads the reading itself against the baseline (not the smoothed
                 # level), so a correlation broken for a few readings shows too.
@@ -530,7 +531,7 @@ class Detector:
             # Learn.
             n += 1
             # Every reading, outliers included, tells how heavy the tail is.
-            beyond = 1.0 if r * r > _CLIP_SPREADS_SQUARED * var_r else 0.0
+            beyond = 1.0 if r2 > _CLIP_SPREADS_SQUARED * var_r else 0.0
             if n <= warmup:
                 a = 1.0 / n
                 tail += a * (beyond - tail)
@@ -545,7 +546,6 @@ class Detector:
             # (Not in the first quarter of the warm-up: there is no spread to clip against yet.)
             unclipped = n <= quarter_learned
             limit_r = _SPREAD_CLIP_SQUARED * var_r
-            r2 = r * r
             var_r += a * ((r2 if r2 < limit_r or unclipped else limit_r) - var_r)
             limit_d = _SPREAD_CLIP_SQUARED * var_d
             d2 = d * d
