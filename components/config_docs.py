@@ -7,11 +7,11 @@ default or a bound changed in the table cannot be forgotten in the documents.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from components.config_table import SETTINGS, Setting
 
@@ -28,14 +28,20 @@ def _defaults() -> dict[str, Any]:
     return {setting.key: setting.default for setting in SETTINGS if not setting.required}
 
 
+# A word YAML reads as the string itself (not a number, boolean or null), so it needs no quotes.
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
+_YAML_KEYWORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
 def _yaml_scalar(value: Any) -> str:
-    """One YAML value on one line, quoted only when YAML needs it."""
-    return yaml.safe_dump(value, default_flow_style=True, width=10**6, allow_unicode=True).removesuffix(
-        "\n...\n").strip()
+    """One YAML value on one line: a plain word as is, else JSON's form, which is YAML's too."""
+    if isinstance(value, str) and _PLAIN_WORD.match(value) and value.lower() not in _YAML_KEYWORDS:
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _see(setting: Setting, *, markdown: bool) -> str:
-    if not setting.see:
+    if setting.see is None:
         return ""
     text, link = setting.see
     if markdown:
@@ -77,7 +83,8 @@ def _readme_default(setting: Setting) -> str:
         return "required"
     if setting.shown_default:
         return setting.shown_default
-    return f"`{_yaml_scalar(setting.default)}`"
+    default = setting.default
+    return f"`{default if isinstance(default, str) else _yaml_scalar(default)}`"
 
 
 def _cell(text: str) -> str:

@@ -50,8 +50,11 @@ REQUIRED: Any = _Required()
 class Checking(Protocol):
     """What an item check and a rule see: the values read so far and where to report."""
 
-    values: Mapping[str, Any]
-    project_dir: Path
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+    @property
+    def project_dir(self) -> Path: ...
 
     def problem(self, key: str, value: Any, allowed: str) -> None: ...
 
@@ -90,7 +93,7 @@ class Setting:
     # The README's default column, where the value alone would not say what it means.
     shown_default: str = ""
     # (text, link): a README section (`#anchor`) or a document that says more.
-    see: tuple[str, str] = ()
+    see: Optional[tuple[str, str]] = None
     # Read by a provider (aws:region), not by the program.
     provider: bool = False
 

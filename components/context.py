@@ -40,7 +40,7 @@ class StackContext:
     tags: dict[str, str]
 
     def arn(
-        self, service: str, resource: str, *, region: str | None = None, account: str | None = None
+        self, service: str, resource: pulumi.Input[str], *, region: str | None = None, account: str | None = None
     ) -> pulumi.Output[str]:
         """`arn:<partition>:<service>:<region>:<account>:<resource>`.
 

@@ -18,7 +18,7 @@ from components.context import StackContext
 def statement(
     sid: str,
     actions: Sequence[str],
-    resources: Sequence[pulumi.Input[str]] | pulumi.Input[str] | None = None,
+    resources: Sequence[pulumi.Input[str]] | str | pulumi.Output[str] | None = None,
     *,
     effect: str = "Allow",
     principal: Optional[dict[str, Any]] = None,

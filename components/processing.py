@@ -35,7 +35,8 @@ def handler_archive() -> pulumi.AssetArchive:
     """The `handler/` folder itself at the archive's root, so Lambda imports
     `handler.index.handler`; only the Python sources, so the package is the same
     whatever caches lie in the working tree."""
-    sources = {path.name: pulumi.FileAsset(str(path)) for path in sorted(HANDLER_DIR.glob("*.py"))}
+    sources: dict[str, pulumi.Asset | pulumi.Archive] = {
+        path.name: pulumi.FileAsset(str(path)) for path in sorted(HANDLER_DIR.glob("*.py"))}
     return pulumi.AssetArchive({"handler": pulumi.AssetArchive(sources)})
 
 
@@ -114,10 +115,9 @@ class Processing(pulumi.ComponentResource):
                 "system_log_level": "WARN",
             },
             tracing_config={"mode": args.tracing_mode},
-            # Unset unless configured: a reservation fails on accounts whose concurrency
+            # Unset (None) unless configured: a reservation fails on accounts whose concurrency
             # quota is low, and one below shards x parallelization factor throttles the mapping.
-            **({"reserved_concurrent_executions": args.reserved_concurrency}
-               if args.reserved_concurrency is not None else {}),
+            reserved_concurrent_executions=args.reserved_concurrency,
             tags=args.context.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )

@@ -123,7 +123,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.register_outputs({"bucketName": self.bucket.bucket, "bucketArn": self.bucket.arn})
 
     @staticmethod
-    def _encryption_rule(args: SecureBucketArgs) -> dict[str, Any]:
+    def _encryption_rule(args: SecureBucketArgs) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgsDict:
         if args.access_log_target:
             return {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
         return {
@@ -135,8 +135,8 @@ class SecureBucket(pulumi.ComponentResource):
         }
 
     @staticmethod
-    def _lifecycle_rule(retention: BucketRetention) -> dict[str, Any]:
-        rule: dict[str, Any] = {
+    def _lifecycle_rule(retention: BucketRetention) -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
+        rule: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
             "id": "archive-to-glacier",
             "status": "Enabled",
             "filter": {"prefix": ""},

@@ -146,7 +146,7 @@ class _Reader:
             self.refuse(setting.key, raw)
         return raw
 
-    def _integer(self, setting: Setting, raw: str) -> int:
+    def _integer(self, setting: Setting, raw: str) -> Any:  # the default when unusable
         try:
             value = int(raw)
         except ValueError:
@@ -168,7 +168,7 @@ class _Reader:
             return setting.default
         return value
 
-    def _boolean(self, setting: Setting, raw: str) -> bool:
+    def _boolean(self, setting: Setting, raw: str) -> Any:  # the default when unusable
         if raw.lower() not in ("true", "false"):
             self.refuse(setting.key, raw)
             return setting.default
