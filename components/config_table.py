@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional, Protocol
 
@@ -350,8 +350,6 @@ class Rule:
 
     key: str
     check: Callable[[Mapping[str, Any], Checking], None]
-    # Why the rule exists, for the reader of this table.
-    reason: str = field(default="", compare=False)
 
 
 def _expiration_after_transitions(values: Mapping[str, Any], checking: Checking) -> None:
@@ -423,8 +421,8 @@ def _iterator_alarm_before_record_age(values: Mapping[str, Any], checking: Check
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("archiveExpirationDays", _expiration_after_transitions,
-         "noncurrent versions expire after the same number of days (components/secure_bucket.py)"),
+    # Noncurrent versions expire after the same number of days (components/secure_bucket.py).
+    Rule("archiveExpirationDays", _expiration_after_transitions),
     Rule("auditExpirationDays", _audit_expiration_after_transition),
     Rule("maximumRecordAgeSeconds", _record_age_within_retention),
     Rule("reservedConcurrency", _reservation_covers_a_shard),

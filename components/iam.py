@@ -54,7 +54,7 @@ def service_role(
     parent: pulumi.Resource,
     restrict_to_account: bool = True,
     source_arn: Optional[pulumi.Input[str]] = None,
-    moved_from: Optional[pulumi.Alias] = None,
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """A role that `service` can assume, with one inline policy.
 
@@ -65,8 +65,8 @@ def service_role(
     either. Only services that send those keys when they assume a role may be
     restricted: others could not assume it at all.
 
-    `moved_from`: the role's earlier name and parent (its policy's follow from them),
-    so a stack deployed before the move keeps both.
+    `aliases`: the role's earlier names and parents (its policy's follow from them),
+    so a stack deployed before a move keeps both.
     """
     condition: dict[str, Any] = {}
     if restrict_to_account:
@@ -87,16 +87,15 @@ def service_role(
         description=description,
         assume_role_policy=trust,
         tags=context.tags,
-        opts=pulumi.ResourceOptions(parent=parent, aliases=[moved_from] if moved_from else None),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)),
     )
-    policy_moved_from = (pulumi.Alias(name=f"{moved_from.name}-policy", parent=moved_from.parent)
-                         if moved_from else None)
     policy = aws.iam.RolePolicy(
         f"{resource_name}-policy",
         name=f"{role_name}-policy",
         role=role.id,
         policy=document(*statements),
-        opts=pulumi.ResourceOptions(parent=parent, aliases=[policy_moved_from] if policy_moved_from else None),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=[
+            pulumi.Alias(name=f"{alias.name}-policy", parent=alias.parent) for alias in aliases]),
     )
     return role, policy
 
@@ -111,7 +110,7 @@ def iot_log_writer_role(
     description: str,
     parent: pulumi.Resource,
     source_arn: Optional[pulumi.Input[str]] = None,
-    moved_from: Optional[pulumi.Alias] = None,
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """A role IoT Core assumes to write into one log group, and nowhere else.
 
@@ -134,6 +133,6 @@ def iot_log_writer_role(
             ),
         ],
         parent=parent,
-        moved_from=moved_from,
+        aliases=aliases,
     )
 

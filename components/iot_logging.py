@@ -44,8 +44,9 @@ class IotLogging(pulumi.ComponentResource):
         before this one existed; their aliases keep a stack deployed then from replacing them."""
         super().__init__("iotpipeline:index:IotLogging", name, None, opts)
 
-        def moved_from(former_role: str) -> Optional[pulumi.Alias]:
-            return formerly_under.alias(former_role) if formerly_under else None
+        def formerly(role: str) -> list[pulumi.Alias]:
+            """The aliases of the child that was `<Monitoring's name>-<role>`."""
+            return [formerly_under.alias(role)] if formerly_under else []
 
         context = args.context
         self.log_group = encrypted_log_group(
@@ -55,7 +56,7 @@ class IotLogging(pulumi.ComponentResource):
             kms_key_arn=args.kms_key_arn,
             context=context,
             parent=self,
-            moved_from=moved_from("iot-log-group"),
+            aliases=formerly("iot-log-group"),
         )
         self.role, role_policy = iot_log_writer_role(
             f"{name}-role",
@@ -65,9 +66,8 @@ class IotLogging(pulumi.ComponentResource):
             context=context,
             description="Lets IoT Core write its logs to the AWSIotLogsV2 log group",
             parent=self,
-            moved_from=moved_from("iot-logging-role"),
+            aliases=formerly("iot-logging-role"),
         )
-        options_moved_from = moved_from("iot-logging")
         self.options = aws.iot.LoggingOptions(
             f"{name}-options",
             default_log_level=args.log_level,
@@ -76,6 +76,6 @@ class IotLogging(pulumi.ComponentResource):
             # IoT checks the role when the option is set, and would otherwise
             # create the group itself, unencrypted and never expiring.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, self.log_group],
-                                        aliases=[options_moved_from] if options_moved_from else None),
+                                        aliases=formerly("iot-logging")),
         )
         self.register_outputs({"logGroupName": self.log_group.name, "roleArn": self.role.arn})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -18,14 +18,14 @@ def encrypted_log_group(
     kms_key_arn: pulumi.Input[str],
     context: StackContext,
     parent: pulumi.Resource,
-    moved_from: Optional[pulumi.Alias] = None,
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> aws.cloudwatch.LogGroup:
-    """`moved_from`: the group's earlier name and parent, so a stack deployed before the move keeps it."""
+    """`aliases`: the group's earlier names and parents, so a stack deployed before a move keeps it."""
     return aws.cloudwatch.LogGroup(
         resource_name,
         name=name,
         retention_in_days=retention_days,
         kms_key_id=kms_key_arn,
         tags=context.tags,
-        opts=pulumi.ResourceOptions(parent=parent, aliases=[moved_from] if moved_from else None),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)),
     )

@@ -6,6 +6,7 @@ import pulumi
 
 from handler import layout
 from harness.mocks import run_program
+from harness.stack_config import PROJECT_DIR
 from tests.program.assertions import assert_input, policy_statements
 
 FUNCTION = "aws:lambda/function:Function"
@@ -29,9 +30,11 @@ def test_function_package_holds_the_handler_folder_at_its_root(dev):
     assert isinstance(code, pulumi.AssetArchive), f"code is {type(code).__name__}"
     assert list(code.assets) == ["handler"], "Lambda imports handler.index only if handler/ is at the root"
     inner = code.assets["handler"]
-    # A regular package: nothing else named `handler` on Lambda's path can shadow it.
-    assert {"__init__.py", "index.py", "message_format.py"} <= set(inner.assets), sorted(inner.assets)
-    assert all(name.endswith(".py") for name in inner.assets), f"package carries non-sources: {list(inner.assets)}"
+    # Every source of handler/ and nothing else (no caches); __init__.py makes it a regular
+    # package, so nothing else named `handler` on Lambda's path can shadow it.
+    sources = sorted(path.name for path in (PROJECT_DIR / "handler").glob("*.py"))
+    assert {"__init__.py", "index.py"} <= set(sources), sources
+    assert sorted(inner.assets) == sources, f"package holds {sorted(inner.assets)}, handler/ has {sources}"
 
 
 def test_function_environment_names_the_stores(dev):
