@@ -30,7 +30,7 @@ class EncryptionArgs:
     # Every log group of the stack (components/pipeline.py: stack_log_group_names):
     # CloudWatch Logs may use the key for these groups only.
     log_group_names: Sequence[str]
-    # The stack's alarm names with `*` for the alarm's role (components/monitoring.py:
+    # The stack's alarm names with `*` for the alarm's role (components/alarms.py:
     # alarm_name): CloudWatch may use the key for these alarms' notifications only.
     alarm_name_pattern: str
     deletion_window_days: int

@@ -137,7 +137,7 @@ class Processing(pulumi.ComponentResource):
             maximum_record_age_in_seconds=args.maximum_record_age_seconds,
             destination_config={"on_failure": {"destination_arn": args.archive_bucket_arn}},
             # Publishes the records sent to the on-failure destination, dropped and
-            # polled (components/monitoring.py alarms on them); off unless asked for.
+            # polled (components/alarms.py alarms on them); off unless asked for.
             metrics_config={"metrics": ["EventCount"]},
             tags=args.context.tags,
             # The mapping's first poll needs the role's stream permissions in force.
