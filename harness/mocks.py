@@ -17,24 +17,24 @@ import logging
 import runpy
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Iterator
 
 import pulumi
 from google.protobuf import struct_pb2
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
+from harness.pulumi_internals import (
+    ROOT_STACK_TYPE,
+    EngineUrnMonitor,
+    engine_urn,
+    resolve_with_unknowns,
+    wire_properties,
+)
 from harness.stack_config import PROJECT_DIR, load_stack_config, project_name
 
 MOCK_ACCOUNT_ID = "123456789012"
 MOCK_PARTITION = "aws"
 DEFAULT_REGION = "ap-southeast-1"
 IOT_ENDPOINT = "a1b2c3d4e5f6g7-ats.iot.{region}.amazonaws.com"
-
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 # Resource types whose ARN is not `arn:aws:<service>:<region>:<account>:<kind>/<name>`.
 _GLOBAL_SERVICES = {"iam", "s3", "cloudfront"}
@@ -176,14 +176,6 @@ class PipelineMocks(pulumi.runtime.Mocks):
         return resource_id, outputs
 
 
-def engine_urn(stack: str, project: str, parent_urn: str, type_token: str, name: str) -> str:
-    """The URN the engine gives a resource: its type after its parent's whole type chain and `$`
-    (nothing before it under the stack), e.g. `SensorPipeline$Encryption$aws:kms/key:Key`."""
-    parent_type = parent_urn.split("::")[2] if parent_urn else ""
-    qualified = type_token if parent_type in ("", ROOT_STACK_TYPE) else f"{parent_type}${type_token}"
-    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
-
-
 def urn_parts(urn: str) -> tuple[str, str, str, str]:
     """(stack, project, qualified type, name) of a URN."""
     prefix, project, qualified, name = urn.split("::", 3)
@@ -201,21 +193,14 @@ def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
     return args.name
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that keeps each request's parent, dependencies, wire inputs and aliases,
-    and names resources with the URNs the engine gives them."""
+class RecordingMonitor(EngineUrnMonitor):
+    """A mock monitor that keeps each request's parent, dependencies, wire inputs and aliases,
+    resources named with the URNs the engine gives them (harness/pulumi_internals.py)."""
 
     def __init__(self, mocks: PipelineMocks, stack: str, project: str) -> None:
-        super().__init__(mocks)
-        self.stack = stack
-        self.project = project
+        super().__init__(mocks, stack, project)
         self.registrations: list[RegisteredResource] = []
         self._aliases_by_urn: dict[str, list[str]] = {}
-
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
-        # The SDK's mock keeps only the last type of the parent's chain (and the stack's type
-        # before top-level resources): the engine's form instead, which aliases are compared with.
-        return engine_urn(self.stack, self.project, parent, type_, name)
 
     def _alias_urns(self, request) -> list[str]:
         """The request's aliases as the engine resolves them (its step generator's generateAliases)."""
@@ -255,9 +240,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 property_dependencies={
                     key: list(deps.urns) for key, deps in request.propertyDependencies.items()
                 },
-                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                inputs=wire_properties(request.object),
                 wire_inputs=wire_inputs,
-                outputs=self.resources[response.urn].state if response.urn in self.resources else {},
+                outputs=self.get_registered_resources()[response.urn].state,
                 provider=request.provider,
                 protect=request.protect,
                 delete_before_replace=request.deleteBeforeReplace,
@@ -320,20 +305,23 @@ def run_program(
     logger.addHandler(recorder)
 
     pulumi.runtime.set_all_config(config)
-    pulumi_settings.ROOT.set(None)
+    # A new root stack resource for this run: set_mocks makes one only when there is none.
+    pulumi.runtime.reset_options(project=project_name(), stack=stack, preview=preview)
     pulumi.runtime.set_mocks(
         mocks, project=project_name(), stack=stack, preview=preview, logger=logger, monitor=monitor
     )
-    root = pulumi_settings.get_root_resource()
+    stack_outputs: dict[str, Any] = {}
 
-    def execute() -> None:
+    def execute():
         with _project_on_path():
             runpy.run_path(str(program), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        return _capture(resolve_with_unknowns(root.outputs if root is not None else {}), stack_outputs)
 
     try:
-        pulumi_settings.SETTINGS.rpc_manager.clear()
-        _sync_await(run_pulumi_func(execute))
-        stack_outputs = _resolve_outputs(root.outputs if root is not None else {})
+        # The SDK's own test runner: runs the program, awaits what it returns and every
+        # outstanding registration, and raises what the program raised.
+        pulumi.runtime.test(execute)()
     finally:
         logger.removeHandler(recorder)
     return ProgramRun(
@@ -346,8 +334,5 @@ def run_program(
     )
 
 
-def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
-    if not outputs:
-        return {}
-    resolved = _sync_await(pulumi.Output.all(**outputs).future(with_unknowns=True))
-    return dict(resolved) if resolved is not None else {}
+async def _capture(outputs: Awaitable[dict[str, Any]], into: dict[str, Any]) -> None:
+    into.update(await outputs)

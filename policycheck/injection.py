@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 from google.protobuf import json_format
 from pulumi.runtime.rpc import UNKNOWN
 
-from harness.mocks import ProgramRun, RegisteredResource, engine_urn, urn_parts
+from harness.mocks import ProgramRun, RegisteredResource, urn_parts
+from harness.pulumi_internals import engine_urn
 from harness.stack_config import project_name
 from policycheck.analyzer import PolicyAnalyzer, struct
 from policycheck.check import analyzed_resources, default_policy_config, load_policy_config, providers
