@@ -7,7 +7,7 @@ import re
 import pulumi
 import pytest
 
-from components.config_table import PROGRAM_SETTINGS, SETTINGS
+from components.config_table import BY_KEY, PROGRAM_SETTINGS, RULES, SETTINGS
 from components.settings import PipelineSettings, read_settings
 from harness.mocks import run_program
 from harness.stack_config import PROJECT_DIR
@@ -143,3 +143,21 @@ def test_every_allowed_text_is_filled_in():
     for setting in SETTINGS:
         assert not re.search(r"\{[A-Za-z]\w*\}", setting.allowed_text(_DEV_VALUES)), setting.key
         assert setting.description, setting.key
+
+
+def test_each_rule_reports_on_a_declared_setting_and_names_it_when_broken():
+    """A rule's key is where a broken condition is reported: it must be a key a user can set."""
+    assert {rule.key for rule in RULES} <= set(BY_KEY), {rule.key for rule in RULES} - set(BY_KEY)
+    broken = {
+        "archiveExpirationDays": {"archiveExpirationDays": 60},
+        "auditExpirationDays": {"auditExpirationDays": 60},
+        "maximumRecordAgeSeconds": {"maximumRecordAgeSeconds": 90000},
+        "reservedConcurrency": {"parallelizationFactor": 2, "reservedConcurrency": 1},
+        "alarmEmails": {"deletionProtection": True},
+        "auditObjectLockMode": {"auditTrail": "none", "auditObjectLockMode": "GOVERNANCE"},
+        "auditObjectLockDays": {"auditObjectLockMode": "GOVERNANCE", "auditObjectLockDays": 400},
+        "alarmIteratorAgeMs": {"alarmIteratorAgeMs": 3600000},
+    }
+    assert set(broken) == {rule.key for rule in RULES}, "one broken configuration per rule"
+    for key, overrides in broken.items():
+        assert f"  - config `{key}` = " in _error(overrides), key
