@@ -144,8 +144,9 @@ _SPREAD_CLIP_SQUARED = SPREAD_CLIP * SPREAD_CLIP
 _LEVEL_NOISE_SHARE_SQUARED = LEVEL_NOISE_SHARE * LEVEL_NOISE_SHARE
 _NOBODY: frozenset[str] = frozenset()
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 _SENSOR_FLOATS = struct.Struct("<9d")
+_REFERENCE_FLOAT = struct.Struct("<d")
 
 
 class Episode:
@@ -209,6 +210,7 @@ SENSOR_FIELDS = (
     "tail",         # share of readings beyond CLIP_SPREADS spreads (heavy tails)
     "jumped_at",    # n when the level last jumped to confirmed outliers (-1: never)
     "outside",      # side (1, -1) of the last reading if it was beyond spikeZ, else 0
+    "reference",    # the baseline at the last normal reading (what the sensor returns to after an episode)
     "last_seen",    # device time of its last reading (for eviction)
 )
 SensorState = tuple
@@ -217,23 +219,28 @@ LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
 def new_sensor(x: float) -> SensorState:
     """The model of a sensor first seen with value x (nothing learned yet)."""
-    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, -1, 0, 0)
+    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, -1, 0, x, 0)
 
 
 def sensor_to_list(sensor: SensorState) -> list:
     (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at, outside,
-     last_seen) = sensor
-    # Floats as their exact 8 bytes, base64: about half the size of their JSON text.
+     reference, last_seen) = sensor
+    # Floats as their exact 8 bytes, base64: about half the size of their JSON text. The reference
+    # is stored only while it differs from the baseline (in or just after an episode).
     floats = _SENSOR_FLOATS.pack(level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail)
+    if reference != baseline:
+        floats += _REFERENCE_FLOAT.pack(reference)
     return [n, run, longest_run, jumped_at, outside, last_seen, base64.b64encode(floats).decode("ascii")]
 
 
 def sensor_from_list(values: list) -> SensorState:
     n, run, longest_run, jumped_at, outside, last_seen, packed = values
-    level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail = _SENSOR_FLOATS.unpack(
-        base64.b64decode(packed))
+    floats = base64.b64decode(packed)
+    level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail = _SENSOR_FLOATS.unpack_from(floats)
+    reference = (_REFERENCE_FLOAT.unpack_from(floats, _SENSOR_FLOATS.size)[0] if len(floats) > _SENSOR_FLOATS.size
+                 else baseline)
     return (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
-            outside, last_seen)
+            outside, reference, last_seen)
 
 
 class JointModel:
@@ -456,7 +463,7 @@ class Detector:
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
             (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
-             was_outside, _) = sensor
+             was_outside, reference, _) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
                 continue
@@ -506,8 +513,18 @@ class Detector:
                     kind, score = VARIANCE, ratio
                 if jumped:
                     jumped_at = n
-                z_d = d / sqrt(floored_var_d)
+                sd_d = sqrt(floored_var_d)
+                z_d = d / sd_d
                 a_z_d = z_d if z_d >= 0.0 else -z_d
+                if a_z_d > level_z and reference != baseline:
+                    # The baseline went on learning (slowly) while the sensor was abnormal. A level back
+                    # within levelZ of the baseline it had before is the anomaly over, not a new one:
+                    # that baseline is restored (what the anomaly taught it is forgotten).
+                    z_reference = (new_level - reference) / sd_d
+                    if -level_z <= z_reference <= level_z:
+                        baseline = reference
+                        d = new_level - baseline
+                        a_z_d = z_reference if z_reference >= 0.0 else -z_reference
                 if a_z_d > level_z:
                     # Abrupt if the level jumped (outliers confirmed it) within a level time constant.
                     shifted = LEVEL_SHIFT if jumped_at >= 0 and n - jumped_at <= abrupt_readings else DRIFT
@@ -573,7 +590,7 @@ class Detector:
                 if n <= warmup and run > longest_run:
                     longest_run = run  # learning: even a sensor constant so far is normal
             sensors[name] = (n, new_level, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
-                             change_rate, tail, jumped_at, outside, timestamp_ms)
+                             change_rate, tail, jumped_at, outside, reference if abnormal else baseline, timestamp_ms)
 
     @staticmethod
     def _tail_factor(tail: float) -> float:

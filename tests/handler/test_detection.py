@@ -97,6 +97,17 @@ def test_a_shift_that_goes_back_closes_at_its_last_abnormal_reading():
     assert 499 <= end <= 540, "ends when the level is back, not a settle time later"
 
 
+def test_a_long_anomaly_that_goes_back_ends_there_though_the_baseline_learned_from_it():
+    # Half an hour 20 spreads off: the baseline, learning slowly meanwhile, moves about 3 spreads
+    # towards it; back at the old level, that is the anomaly over, not a new one.
+    values = _series(800) + [v + 10.0 for v in _series(1800, seed=2)] + _series(600, seed=3)
+    episodes, model = _run(_rows(temperature=values))
+    [(scope, kind, start, end)] = _summary(episodes)
+    assert (scope, kind, start) == ("temperature", LEVEL_SHIFT, 800)
+    assert end is not None and 2599 <= end <= 2640, "closed where the level came back"
+    assert not model.open_episodes
+
+
 def test_a_slow_ramp_is_drift():
     values = [v + max(0, i - 400) * 0.01 for i, v in enumerate(_series(1200))]
     episodes, _ = _run(_rows(temperature=values))
