@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import namedtuple
+from typing import Any, NamedTuple
 
 # name -> (default, low, high, meaning). Integers are counts, floats are
 # weights (0 < w < 1), thresholds or ratios. One set of defaults for every
@@ -54,8 +54,34 @@ DEFAULTS: dict[str, int | float] = {name: spec[0] for name, spec in _SPECS.items
 MEANINGS: dict[str, str] = {name: spec[3] for name, spec in _SPECS.items()}
 CONFIG_KEY = "anomalyDetection"
 
-DetectorSettings = namedtuple("DetectorSettings", list(DEFAULTS), defaults=list(DEFAULTS.values()))
-DetectorSettings.__doc__ = "The detector's settings, validated; the Detector takes this. See DEFAULTS."
+
+def _whole(name: str) -> int:
+    default = _SPECS[name][0]
+    assert isinstance(default, int), name
+    return default
+
+
+def _number(name: str) -> float:
+    default = _SPECS[name][0]
+    assert isinstance(default, float), name
+    return default
+
+
+class DetectorSettings(NamedTuple):
+    """The detector's settings, validated; the Detector takes this. Defaults and meanings: _SPECS
+    (the fields are its names, in its order: tests/handler/test_detector_settings.py checks it)."""
+
+    warmupReadings: int = _whole("warmupReadings")
+    baselineAlpha: float = _number("baselineAlpha")
+    levelAlpha: float = _number("levelAlpha")
+    spikeZ: float = _number("spikeZ")
+    levelZ: float = _number("levelZ")
+    varianceRatio: float = _number("varianceRatio")
+    jointZ: float = _number("jointZ")
+    stuckReadings: int = _whole("stuckReadings")
+    stuckFactor: float = _number("stuckFactor")
+    settleReadings: int = _whole("settleReadings")
+    settleMs: int = _whole("settleMs")
 
 
 class DetectorSettingsError(ValueError):
@@ -93,7 +119,7 @@ def _check(name: str, value: object) -> str | None:
         # JSON has one number type: 2.5 is not silently truncated, and 3.0 is not guessed to mean 3.
         ok = type(value) is int and low <= value <= high
     else:
-        ok = (type(value) in (int, float) and math.isfinite(value)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
               and (0 < value <= high if name.endswith("Alpha") else low <= value <= high))
     return None if ok else _problem(name, value, _allowed(name))
 
@@ -111,7 +137,7 @@ def validate(raw: object) -> DetectorSettings:
             f"`{CONFIG_KEY}` = {_as_written(raw)} is not allowed: an object of setting name to number, "
             f"with settings among {', '.join(DEFAULTS)}"])
     problems: list[str] = []
-    values: dict[str, int | float] = {}
+    values: dict[str, Any] = {}  # each checked against its spec above
     for name, value in raw.items():
         if name not in _SPECS:
             import difflib  # only a misspelled setting needs it: kept out of the handler's cold start

@@ -81,3 +81,14 @@ def test_the_program_fails_preview_with_the_same_message():
         "config " + BAD[0][1],
     ):
         assert problem in text
+
+
+def test_the_typed_settings_are_the_specified_ones_with_their_defaults():
+    assert DetectorSettings._fields == tuple(DEFAULTS)
+    assert DetectorSettings()._asdict() == DEFAULTS
+
+
+@pytest.mark.parametrize("name", ["spikeZ", "warmupReadings"])
+def test_a_boolean_is_not_a_number(name):
+    with pytest.raises(DetectorSettingsError, match=f"`anomalyDetection.{name}` = true is not allowed"):
+        validate({name: True})
