@@ -144,6 +144,36 @@ _SPREAD_CLIP_SQUARED = SPREAD_CLIP * SPREAD_CLIP
 _LEVEL_NOISE_SHARE_SQUARED = LEVEL_NOISE_SHARE * LEVEL_NOISE_SHARE
 _NOBODY: frozenset[str] = frozenset()
 
+# Weekly pattern (traffic, shifts, weekends): once a device has been seen for SEASON_START_MS, each
+# sensor learns a profile of its offset from the baseline by time of the week, in SEASON_BINS bins.
+# After SEASON_LEARN_PERIODS weeks it is applied if it explains at least SEASON_EXPLAINED of the
+# sensor's variance (its tests then read each reading less its offset), and dropped otherwise.
+SEASON_PERIOD_MS = 7 * 86_400_000
+SEASON_BINS = 84  # two hours each
+SEASON_START_MS = 86_400_000
+SEASON_LEARN_PERIODS = 2
+SEASON_MEMORY_PERIODS = 4.0
+SEASON_EXPLAINED = 0.5
+_SEASON_BIN_MS = SEASON_PERIOD_MS / SEASON_BINS
+_SEASON_BINS_PER_MS = SEASON_BINS / SEASON_PERIOD_MS
+_NO_OFFSETS = [0.0] * SEASON_BINS
+_F32 = struct.Struct("<f")
+
+
+def _f32(value: float) -> float:
+    """The value rounded to single precision, as the state stores a profile's offsets."""
+    return float(_F32.unpack(_F32.pack(value))[0])
+
+
+def _pack_f32(values: list[float]) -> str:
+    return base64.b64encode(array("f", values).tobytes()).decode("ascii")
+
+
+def _unpack_f32(text: str) -> list[float]:
+    values = array("f")
+    values.frombytes(base64.b64decode(text))
+    return values.tolist()
+
 STATE_VERSION = 2
 _SENSOR_FLOATS = struct.Struct("<9d")
 _REFERENCE_FLOAT = struct.Struct("<d")
@@ -211,6 +241,8 @@ SENSOR_FIELDS = (
     "jumped_at",    # n when the level last jumped to confirmed outliers (-1: never)
     "outside",      # side (1, -1) of the last reading if it was beyond spikeZ, else 0
     "reference",    # the baseline at the last normal reading (what the sensor returns to after an episode)
+    "season",       # weekly profile: None (not yet), () (none: no weekly pattern), or
+                    # (since ms, applied, variance it leaves, offsets by bin)
     "last_seen",    # device time of its last reading (for eviction)
 )
 SensorState = tuple
@@ -219,28 +251,33 @@ LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
 def new_sensor(x: float) -> SensorState:
     """The model of a sensor first seen with value x (nothing learned yet)."""
-    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, -1, 0, x, 0)
+    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, -1, 0, x, None, 0)
 
 
 def sensor_to_list(sensor: SensorState) -> list:
     (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at, outside,
-     reference, last_seen) = sensor
+     reference, season, last_seen) = sensor
     # Floats as their exact 8 bytes, base64: about half the size of their JSON text. The reference
     # is stored only while it differs from the baseline (in or just after an episode).
     floats = _SENSOR_FLOATS.pack(level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail)
     if reference != baseline:
         floats += _REFERENCE_FLOAT.pack(reference)
-    return [n, run, longest_run, jumped_at, outside, last_seen, base64.b64encode(floats).decode("ascii")]
+    stored_season = season if not season else [season[0], season[1], season[2], _pack_f32(season[3])]
+    return [n, run, longest_run, jumped_at, outside, last_seen, base64.b64encode(floats).decode("ascii"),
+            stored_season]
 
 
 def sensor_from_list(values: list) -> SensorState:
-    n, run, longest_run, jumped_at, outside, last_seen, packed = values
+    n, run, longest_run, jumped_at, outside, last_seen, packed, stored_season = values
     floats = base64.b64decode(packed)
     level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail = _SENSOR_FLOATS.unpack_from(floats)
     reference = (_REFERENCE_FLOAT.unpack_from(floats, _SENSOR_FLOATS.size)[0] if len(floats) > _SENSOR_FLOATS.size
                  else baseline)
+    season = (stored_season if stored_season is None else
+              () if not stored_season else (stored_season[0], stored_season[1], stored_season[2],
+                                            _unpack_f32(stored_season[3])))
     return (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
-            outside, reference, last_seen)
+            outside, reference, season, last_seen)
 
 
 class JointModel:
@@ -292,11 +329,13 @@ class JointModel:
 class DeviceModel:
     """Everything the detector remembers of one device between batches."""
 
-    __slots__ = ("last_timestamp_ms", "readings", "sensors", "joint", "open_episodes")
+    __slots__ = ("last_timestamp_ms", "readings", "sensors", "joint", "open_episodes", "first_timestamp_ms")
 
     def __init__(self, last_timestamp_ms: int = 0, readings: int = 0, sensors: dict[str, SensorState] | None = None,
-                 joint: JointModel | None = None, open_episodes: dict[str, Episode] | None = None) -> None:
-        self.last_timestamp_ms = last_timestamp_ms  # device time of the newest reading observed
+                 joint: JointModel | None = None, open_episodes: dict[str, Episode] | None = None,
+                 first_timestamp_ms: int = 0) -> None:
+        self.last_timestamp_ms = last_timestamp_ms    # device time of the newest reading observed
+        self.first_timestamp_ms = first_timestamp_ms  # device time of the first reading observed
         self.readings = readings                    # readings observed
         self.sensors = sensors if sensors is not None else {}
         self.joint = joint
@@ -308,6 +347,7 @@ class DeviceModel:
         return {
             "v": STATE_VERSION,
             "t": self.last_timestamp_ms,
+            "f": self.first_timestamp_ms,
             "n": self.readings,
             "s": {name: sensor_to_list(sensor) for name, sensor in sorted(self.sensors.items())},
             "j": [list(joint.sensors), joint.n, joint.packed()] if joint is not None else None,
@@ -325,7 +365,7 @@ class DeviceModel:
                  if joint_raw is not None else None)
         episodes = [Episode.from_list(values) for values in state["e"]]
         return cls(state["t"], state["n"], {name: sensor_from_list(values) for name, values in state["s"].items()},
-                   joint, {episode.scope: episode for episode in episodes})
+                   joint, {episode.scope: episode for episode in episodes}, state["f"])
 
 
 class Detector:
@@ -371,6 +411,8 @@ class Detector:
             raise ValueError(f"reading at {timestamp_ms} is not newer than {model.last_timestamp_ms}")
         s = self.settings
         sensors = model.sensors
+        if not model.readings:
+            model.first_timestamp_ms = timestamp_ms
         model.readings += 1
         model.last_timestamp_ms = timestamp_ms
         joint = model.joint
@@ -384,7 +426,7 @@ class Detector:
         # Every sensor scored against what was learned before this reading, and learning from it.
         flags: dict[str, tuple[str, float]] = {}   # sensor -> (kind, score) of its strongest test
         deviations: dict[str, float] = {}          # sensor -> standardised level deviation, once learned
-        self._sensors(sensors, timestamp_ms, values, flags, deviations, _NOBODY)
+        self._sensors(sensors, timestamp_ms, values, flags, deviations, _NOBODY, model.first_timestamp_ms)
 
         # The joint model: over the sensors of this reading, once each is half learned.
         joint_flag = None
@@ -402,7 +444,8 @@ class Detector:
                     if relearn:
                         for name in relearn:
                             sensors[name] = before[name]
-                        self._sensors(sensors, timestamp_ms, relearn, flags, deviations, frozenset(named))
+                        self._sensors(sensors, timestamp_ms, relearn, flags, deviations, frozenset(named),
+                                      model.first_timestamp_ms)
                 # It learns only from readings well inside normal, so a broken correlation
                 # just under the threshold is not learned as the new normal.
                 joint_learns = score < JOINT_LEARN_BELOW * s.jointZ and model.readings % JOINT_LEARN_EVERY == 0
@@ -439,7 +482,8 @@ class Detector:
         return changed
 
     def _sensors(self, sensors: dict[str, SensorState], timestamp_ms: int, values: dict[str, float],
-                 flags: dict[str, tuple[str, float]], deviations: dict[str, float], named: frozenset[str]) -> None:
+                 flags: dict[str, tuple[str, float]], deviations: dict[str, float], named: frozenset[str],
+                 first_ms: int) -> None:
         """Score each sensor of `values` (into flags and deviations) and learn from its reading.
 
         A sensor flagged here or in `named` (by the joint model) is abnormal and learns slowly
@@ -463,10 +507,33 @@ class Detector:
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
             (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
-             was_outside, reference, _) = sensor
+             was_outside, reference, season, last_seen) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
                 continue
+            x_raw = x
+            if season is None and n >= warmup and timestamp_ms - first_ms >= SEASON_START_MS:
+                season = (timestamp_ms, 0, 0.0, _NO_OFFSETS)
+            if season:
+                # The weekly profile's offset now (linear between bin centres); once applied, the
+                # sensor's tests read the reading less its offset.
+                season_start, season_applied, residual, offsets = season
+                position = (timestamp_ms % SEASON_PERIOD_MS) * _SEASON_BINS_PER_MS - 0.5
+                low = math.floor(position)
+                share = position - low
+                low %= SEASON_BINS
+                high = low + 1 if low + 1 < SEASON_BINS else 0
+                expected = offsets[low] * (1.0 - share) + offsets[high] * share
+                if not season_applied and timestamp_ms - season_start >= SEASON_LEARN_PERIODS * SEASON_PERIOD_MS:
+                    mean = sum(offsets) / SEASON_BINS
+                    explained = sum((o - mean) * (o - mean) for o in offsets) / SEASON_BINS
+                    if explained >= SEASON_EXPLAINED * (explained + residual):
+                        season_applied = 1
+                        level -= expected  # from now on the level is of the readings less their offsets
+                    else:
+                        season = ()  # no weekly pattern worth its state: the profile goes
+                if season_applied:
+                    x -= expected
             r = x - level
             floor = STEP_FLOOR * step
             relative = RELATIVE_SPREAD_FLOOR * (baseline if baseline >= 0.0 else -baseline)
@@ -567,7 +634,7 @@ class Detector:
             limit_d = _SPREAD_CLIP_SQUARED * var_d
             d2 = d * d
             var_d += a * ((d2 if d2 < limit_d or unclipped else limit_d) - var_d)
-            delta = x - last
+            delta = x_raw - last
             if not flagged:
                 change_rate += a * ((1.0 if delta else 0.0) - change_rate)
             if delta:
@@ -584,13 +651,31 @@ class Detector:
                     if run + 1 < threshold:
                         longest_run = run  # a run that ended without being stuck was normal
                 run = 0
-                last = x
+                last = x_raw
             else:
                 run += 1
                 if n <= warmup and run > longest_run:
                     longest_run = run  # learning: even a sensor constant so far is normal
+            if season and not (abnormal and season_applied):
+                # The profile learns each bin's mean offset from the baseline over about
+                # SEASON_MEMORY_PERIODS weeks (evenly over the first ones); once applied, from normal
+                # readings only (before, the weekly pattern itself is what looks abnormal).
+                visits = (timestamp_ms - season_start) / SEASON_PERIOD_MS + 1.0
+                rate = (timestamp_ms - last_seen) / _SEASON_BIN_MS / (
+                    visits if visits < SEASON_MEMORY_PERIODS else SEASON_MEMORY_PERIODS)
+                if rate > 1.0:
+                    rate = 1.0
+                error = x_raw - baseline - expected
+                # ... and the variance the profile leaves, over the same memory.
+                residual += rate * _SEASON_BIN_MS / SEASON_PERIOD_MS * (error * error - residual)
+                error *= rate
+                offsets = offsets.copy()
+                offsets[low] = _f32(offsets[low] + (1.0 - share) * error)
+                offsets[high] = _f32(offsets[high] + share * error)
+                season = (season_start, season_applied, residual, offsets)
             sensors[name] = (n, new_level, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
-                             change_rate, tail, jumped_at, outside, reference if abnormal else baseline, timestamp_ms)
+                             change_rate, tail, jumped_at, outside, reference if abnormal else baseline, season,
+                             timestamp_ms)
 
     @staticmethod
     def _tail_factor(tail: float) -> float:

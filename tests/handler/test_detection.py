@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler.detection import (DEVICE_SCOPE, DRIFT, KINDS, LEVEL_SHIFT, LIMIT, MAX_EPISODE_MS, MULTIVARIATE, SPIKE,
-                               STUCK, VARIANCE, Detector, DeviceModel)
+                               SENSOR_FIELDS, STUCK, VARIANCE, Detector, DeviceModel)
 from handler.detector_settings import DetectorSettings
 
 LIMITS = {"temperature": (-40.0, 150.0)}
@@ -283,3 +283,51 @@ def test_integer_readings_give_the_same_result_across_a_saved_state():
     second, model = _run(rows[half:], detector, restored, start=half)
     assert [e.to_list() for e in _final(first + second)] == [e.to_list() for e in whole] != []
     assert json.dumps(model.to_state()) == json.dumps(whole_model.to_state())
+
+
+HALF_HOUR_MS = 1_800_000
+
+
+def _weekly(weeks, seed, quiet_day=None):
+    """Half-hourly traffic-like readings: busy weekday daytimes, calm nights and weekends, noise; and
+    optionally one weekday (its index from the start) shaped like a Sunday and lower than any night
+    (a storm): within the range of normal values seen over a week, far from that hour's."""
+    rng = random.Random(seed)
+    values = []
+    for i in range(weeks * 7 * 48):
+        day, hour = divmod(i, 48)
+        weekday = day % 7 < 5
+        level = 90.0 if day == quiet_day else 100.0
+        busy = 40.0 if weekday and day != quiet_day else 10.0
+        values.append(level + busy * math.sin(math.pi * hour / 48) ** 2 + rng.gauss(0, 1.0))
+    return values
+
+
+def _run_at(values, step_ms):
+    detector = Detector({}, SETTINGS)
+    model = detector.new_model()
+    changes = []
+    for i, value in enumerate(values):
+        changes.extend(detector.observe(model, START_MS + i * step_ms, {"traffic": value}))
+    return _final(changes), model
+
+
+def test_a_weekly_pattern_is_learned_and_a_day_off_pattern_is_an_episode():
+    # 8 weeks: warm-up (400 readings), two weeks of learning the profile, then scored against it.
+    normal, model = _run_at(_weekly(8, seed=31), HALF_HOUR_MS)
+    season = model.sensors["traffic"][SENSOR_FIELDS.index("season")]
+    assert season and season[1] == 1, "the profile explains the pattern and is applied"
+    late = [e for e in normal if e.started_at >= START_MS + 5 * 7 * 48 * HALF_HOUR_MS]
+    assert late == [], "once applied, the usual week opens nothing"
+    quiet_day = 6 * 7 + 2  # a Wednesday in week 7
+    episodes, _ = _run_at(_weekly(8, seed=31, quiet_day=quiet_day), HALF_HOUR_MS)
+    day_start, day_end = START_MS + quiet_day * 48 * HALF_HOUR_MS, START_MS + (quiet_day + 1) * 48 * HALF_HOUR_MS
+    assert [e for e in episodes if e.started_at >= START_MS + 5 * 7 * 48 * HALF_HOUR_MS
+            and day_start <= e.started_at < day_end], "the calm weekday is found"
+
+
+def test_a_sensor_without_a_weekly_pattern_keeps_no_profile():
+    rng = random.Random(4)
+    _, model = _run_at([50.0 + rng.gauss(0, 1.0) for _ in range(5 * 7 * 48)], HALF_HOUR_MS)
+    assert model.sensors["traffic"][SENSOR_FIELDS.index("season")] == ()
+    assert len(json.dumps(model.to_state())) < 400
