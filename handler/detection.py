@@ -26,20 +26,36 @@ to g need no per-sensor threshold):
   a sensor that normally changes on almost every reading, so a quantised or
   constant sensor (a flow reported in whole l/min, a temperature to 0.1
   degrees) that repeats values normally does not fire;
-- hard limits per sensor type: **limit**, from the first reading.
+- hard limits per sensor type: **limit**, from the first reading;
+- a weekly profile (SEASON_*): once a device has been seen for a day, each
+  learned sensor learns its mean offset from B by time of the week (84 bins of
+  two hours); after two weeks it is applied if it explains at least half of the
+  sensor's variance (every test above then reads x less its offset: a weekday
+  rush hour is no level shift, a weekday as calm as a Sunday is one), and
+  dropped otherwise, so a sensor without such a pattern carries no profile.
 
 Per device, a joint model of the readings' standardised deviations from their
 baselines (their covariance, so sensors that normally move together do not
 alarm when they do): the Hotelling T-squared of the current deviations, as a
 standard normal score (Wilson-Hilferty), beyond `jointZ` is **multivariate**,
 with the sensors that contribute most; reported only when not every sensor it
-names is already in an episode of its own.
+names is already in an episode of its own. T-squared comes from a Cholesky
+factor of the covariance (computed once per update, derived from the stored
+covariance, so a restored state scores as the uninterrupted run does): one
+forward substitution a reading.
 
 The baselines learn from normal readings: while a sensor is abnormal (by its
 own tests or named by the joint model) its baseline and spreads move at a tenth
 of their rate (`ABSORB_FACTOR`), so a long anomaly is not learned as normal
 within its first hours, while a real change of operating point is accepted
-eventually (and reported as one episode until then).
+eventually (and reported as one episode until then). What it learned meanwhile
+is undone when the level comes back within `levelZ` of the baseline it had at
+its last normal reading (`reference`): that is the anomaly over, not a new one.
+
+The hot loop (`Detector._sensors`) keeps each sensor's model as one flat tuple
+(SENSOR_FIELDS), unpacked into locals and rebuilt once a reading, and scores
+and learns in one pass; a sensor the joint model then names learns that reading
+again, from its model before it, as an abnormal one.
 
 Episodes: a scope (a sensor, or the device for the joint model) opens an
 episode at its first abnormal reading; it stays open while abnormal and closes
