@@ -1,6 +1,6 @@
 """Detection quality on real labeled machine and IT series, replayed as the handler sees them.
 
-    python -m bench.detection_real [--data DIR] [--batch-size 500]
+    python -m bench.detection_real [--data DIR] [--batch-size 500] [--setting levelZ=6.5 ...]
     python -m bench.detection_real --detector-only [--readings 200000]
 
 DIR defaults to `../shared/data` relative to the project root (layout and
@@ -12,7 +12,9 @@ records through the handler's own batch path (`handler.core.run_in_memory`:
 `parse_record`, the batch plan, the detector with the device's state read
 from and written to its state item between batches, the episode items), with
 the default settings and the stack's default hard limits, against a table
-held in memory. Episodes are read back from their items.
+held in memory. Episodes are read back from their items. --setting overrides
+one detector setting (the stack's `anomalyDetection` names, checked by the
+same validator), for the trade-offs the benchmark's README reports.
 
 Prints:
 - SKAB: point-wise precision, recall, F1, FAR, MAR, pooled over files (a row is
@@ -43,7 +45,7 @@ from pathlib import Path
 
 from handler.core import Planner, run_in_memory
 from handler.detection import Detector, Episode
-from handler.detector_settings import DetectorSettings
+from handler.detector_settings import DetectorSettings, DetectorSettingsError, validate
 from handler.message_format import KNOWN_SENSORS, build_message, project, telemetry_topic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -124,8 +126,9 @@ def replay(device_id: str, timestamps: list[int], rows: list[dict[str, float]], 
     return Replay(timestamps, sorted(episodes, key=lambda e: (e.started_at, e.scope)))
 
 
-def default_detector() -> Detector:
-    return Detector({name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}, DetectorSettings())
+def default_detector(settings: DetectorSettings | None = None) -> Detector:
+    return Detector({name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()},
+                    settings or DetectorSettings())
 
 
 def covered_rows(run: Replay) -> list[bool]:
@@ -232,7 +235,7 @@ def _invert(matrix: list[list[float]]) -> list[list[float]]:
     return [row[size:] for row in a]
 
 
-def skab_report(folder: Path, batch_size: int) -> list[str]:
+def skab_report(folder: Path, batch_size: int, detector: Detector | None = None) -> list[str]:
     files = sorted((folder / SKAB_TUNE_FOLDER).glob("*.csv")) + sorted((folder / SKAB_HELD_OUT_FOLDER).glob("*.csv"))
     if not files:
         return [f"(no SKAB files under {folder})"]
@@ -242,7 +245,7 @@ def skab_report(folder: Path, batch_size: int) -> list[str]:
     for path in files:
         rows, labels = read_skab(path)
         run = replay(f"skab-{path.parent.name}-{path.stem}", shifted_timestamps(len(rows), SKAB_STEP_MS), rows,
-                     batch_size)
+                     batch_size, detector)
         episodes += len(run.episodes)
         predicted = covered_rows(run)[SKAB_TRAINING_ROWS:]
         actual = labels[SKAB_TRAINING_ROWS:]
@@ -347,7 +350,7 @@ def windowed_gaussian(values: list[float]) -> list[bool]:
     return flags
 
 
-def nab_report(folder: Path, batch_size: int) -> list[str]:
+def nab_report(folder: Path, batch_size: int, detector: Detector | None = None) -> list[str]:
     windows_path = folder / "windows.json"
     if not windows_path.is_file():
         return [f"(no NAB windows.json under {folder})"]
@@ -368,7 +371,8 @@ def nab_report(folder: Path, batch_size: int) -> list[str]:
         steps = [b - a for a, b in zip(times, times[1:]) if b > a]
         step = min(steps)  # a fixed spacing of at most the series' own
         timestamps = shifted_timestamps(len(values), step)
-        run = replay(f"nab-{name.replace('_', '-')}", timestamps, [{"value": v} for v in values], batch_size)
+        run = replay(f"nab-{name.replace('_', '-')}", timestamps, [{"value": v} for v in values], batch_size,
+                     detector)
         flags = covered_rows(run)
         windows = []
         for first, last in labeled[f"realKnownCause/{name}.csv"]:
@@ -430,7 +434,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--detector-only", action="store_true", help="time Detector.observe alone, state sizes")
     parser.add_argument("--readings", type=int, default=200_000, help="readings per run of --detector-only")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="override one detector setting (anomalyDetection names), repeatable")
     args = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    for text in args.setting:
+        name, equals, value = text.partition("=")
+        if not equals:
+            parser.error(f"--setting {text!r}: expected NAME=VALUE, for example levelZ=6.5")
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            parser.error(f"--setting {text!r}: the value is not a number")
+    try:
+        settings = validate(overrides)
+    except DetectorSettingsError as error:
+        parser.error(f"--setting: {error}")
+    detector = default_detector(settings)
     if args.detector_only:
         print("\n".join(detector_only(args.readings)))
         return 0
@@ -440,11 +460,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labeled data at {args.data}: expected skab/ and nab/ there (see the data README), "
               f"or pass --data DIR", file=sys.stderr)
         return 2
-    print(f"batches of {args.batch_size} records, state serialised between batches, default settings")
+    chosen = ", ".join(f"{name}={value}" for name, value in overrides.items()) or "default settings"
+    print(f"batches of {args.batch_size} records, state serialised between batches, {chosen}")
     print()
-    print("\n".join(skab_report(args.data / "skab", args.batch_size)))
+    print("\n".join(skab_report(args.data / "skab", args.batch_size, detector)))
     print()
-    print("\n".join(nab_report(args.data / "nab", args.batch_size)))
+    print("\n".join(nab_report(args.data / "nab", args.batch_size, detector)))
     return 0
 
 
