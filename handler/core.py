@@ -135,6 +135,7 @@ class Planner:
         late: list[Reading] = []
         watermark = state.watermark_ms
         suspects: list[tuple[Rejected, dict]] = list(bad)
+        applied = plan.applied
         for reading in readings:  # the hot loop: window_start and Window.digest_at inline
             timestamp = reading.timestamp_ms
             start = timestamp - timestamp % WINDOW_MS
@@ -145,13 +146,14 @@ class Planner:
             digest = content_digest(reading.message)
             held = window.applied.get(timestamp - start)
             if held is None:
-                window.add(timestamp, digest, reading.values)
-                plan.applied.append(reading)
+                values = reading.values
+                window.add(timestamp, digest, values)
+                applied.append(reading)
                 if timestamp <= watermark:
                     plan.late += 1
                     late.append(reading)
                 else:
-                    to_observe[timestamp] = reading.values
+                    to_observe[timestamp] = values
             elif held == digest:
                 plan.duplicates += 1
                 # Held, but newer than the model: stored by an attempt whose state write did not land.

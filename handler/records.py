@@ -22,6 +22,8 @@ from handler import message_format as fmt
 MAX_READING_MAGNITUDE = 1e12
 # Kinesis's largest record: a bad record is kept whole up to this size.
 MAX_KINESIS_RECORD_BYTES = 1024 * 1024
+# Larger records are too large whatever the rule added: not even decoded.
+_DECODED_AT_MOST = fmt.MAX_RECORD_BYTES + 1024
 # The fields the topic rule appends to a device's payload; the size limit is on what the device sent, so
 # their bytes in the record (`,"topic_device_id":"<id>","received_at":<ms>`) are measured per record.
 _RULE_FIELDS = (fmt.FIELD_TOPIC_DEVICE_ID, fmt.FIELD_RECEIVED_AT)
@@ -41,6 +43,7 @@ Reading = namedtuple("Reading", ["device_id", "timestamp_ms", "values", "message
                                  "arrival_ms", "raw"])
 # A record that cannot be processed, kept with its raw bytes and the reason.
 Rejected = namedtuple("Rejected", ["reason", "detail", "raw", "shard_id", "sequence_number", "arrival_ms"])
+_new_tuple = tuple.__new__
 
 
 def _reject_constant(name: str) -> float:
@@ -55,13 +58,6 @@ _scan_json = _DECODER.scan_once  # what raw_decode calls, without its two Python
 _KNOWN_DEVICE_IDS: set[str] = set()
 _KNOWN_SENSOR_NAMES: set[str] = set()
 _KNOWN_NAMES_LIMIT = 100_000
-
-
-def _shard_of(event_id: object) -> str:
-    if not isinstance(event_id, str):
-        return "unknown-shard"
-    shard, separator, _ = event_id.partition(":")
-    return shard if separator else "unknown-shard"
 
 
 def _decode_json(text: str):
@@ -83,7 +79,10 @@ def parse_record(record: dict) -> Reading | Rejected:
     sequence_number = kinesis.get("sequenceNumber", "")
     if type(sequence_number) is not str:
         sequence_number = str(sequence_number)
-    shard_id = _shard_of(record.get("eventID"))
+    event_id = record.get("eventID")  # `<shard id>:<sequence number>`
+    shard_id, separator, _ = event_id.partition(":") if isinstance(event_id, str) else ("", "", "")
+    if not separator:
+        shard_id = "unknown-shard"
     arrival = kinesis.get("approximateArrivalTimestamp")
     arrival_ms = 0
     if type(arrival) is float or type(arrival) is int:
@@ -102,7 +101,7 @@ def parse_record(record: dict) -> Reading | Rejected:
     raw = raw[:MAX_KINESIS_RECORD_BYTES]  # Kinesis's own limit: only a hand-made event holds more
     # The format's limit is on what the device sent: the rule's fields come on top
     # (exactly measured below; this first check only spares decoding a huge record).
-    if len(raw) > fmt.MAX_RECORD_BYTES + 1024:
+    if len(raw) > _DECODED_AT_MOST:
         return Rejected("too_large", f"{len(raw)} bytes, a device may send at most {fmt.MAX_RECORD_BYTES}", raw,
                         shard_id, sequence_number, arrival_ms)
     try:
@@ -125,8 +124,9 @@ def parse_record(record: dict) -> Reading | Rejected:
     problem = _validate(message, arrival_ms)
     if problem is not None:
         return Rejected(problem[0], problem[1], raw, shard_id, sequence_number, arrival_ms)
-    return Reading(message[fmt.FIELD_DEVICE_ID], message[fmt.FIELD_TIMESTAMP], message[fmt.FIELD_READINGS], message,
-                   shard_id, sequence_number, arrival_ms, raw)
+    # tuple.__new__: a Reading without the Python frame of the namedtuple's own __new__ (once per record).
+    return _new_tuple(Reading, (message[fmt.FIELD_DEVICE_ID], message[fmt.FIELD_TIMESTAMP],
+                                message[fmt.FIELD_READINGS], message, shard_id, sequence_number, arrival_ms, raw))
 
 
 def _rule_fields_size(message: dict) -> int:
@@ -139,25 +139,22 @@ def _rule_fields_size(message: dict) -> int:
 # a device sends (optional fields) is content too.
 _COMMON_FIELDS = frozenset((fmt.FIELD_SCHEMA_VERSION, fmt.FIELD_DEVICE_ID, fmt.FIELD_TIMESTAMP, fmt.FIELD_READINGS,
                             fmt.FIELD_RECEIVED_AT, fmt.FIELD_TOPIC_DEVICE_ID))
-# How to pack the values of readings whose sensors arrive in a given order (a fleet sends a few orders):
-# (pack the values in name order, the CRC of the names). Built once per order per container.
-_DIGEST_LAYOUTS: dict[tuple[str, ...], tuple[Callable[[dict], bytes], int]] = {}
+# How to digest readings whose sensors arrive in a given order (a fleet sends a few orders): the packing
+# of as many floats, the values in name order (None: the order is name order), the CRC of the names.
+# Built once per order per container.
+_DigestLayout = tuple[Callable[..., bytes], Callable[[dict], tuple] | None, int]
+_DIGEST_LAYOUTS: dict[tuple[str, ...], _DigestLayout] = {}
+_COMMON_FIELD_COUNT = len(_COMMON_FIELDS)
 
 
-def _digest_layout(order: tuple[str, ...]) -> tuple[Callable[[dict], bytes], int]:
+def _digest_layout(order: tuple[str, ...]) -> _DigestLayout:
     if len(_DIGEST_LAYOUTS) >= _KNOWN_NAMES_LIMIT:
         _DIGEST_LAYOUTS.clear()
     names = tuple(sorted(order))
-    pack = struct.Struct(f"<{len(names)}d").pack
-    if names == order:
-        def pack_values(readings: dict) -> bytes:
-            return pack(*readings.values())
-    else:
-        in_name_order = operator.itemgetter(*names)  # a tuple: the order has at least two names
-
-        def pack_values(readings: dict) -> bytes:
-            return pack(*in_name_order(readings))
-    layout = _DIGEST_LAYOUTS[order] = (pack_values, zlib.crc32("\0".join(names).encode()))
+    # itemgetter of two names or more gives a tuple; an order of one name is name order.
+    in_name_order = None if names == order else operator.itemgetter(*names)
+    layout = _DIGEST_LAYOUTS[order] = (struct.Struct(f"<{len(names)}d").pack, in_name_order,
+                                       zlib.crc32("\0".join(names).encode()))
     return layout
 
 
@@ -170,9 +167,9 @@ def content_digest(message: dict) -> int:
     """
     readings = message[fmt.FIELD_READINGS]
     order = tuple(readings)
-    layout = _DIGEST_LAYOUTS.get(order) or _digest_layout(order)
-    crc = zlib.crc32(layout[0](readings), layout[1])
-    if len(message) > len(_COMMON_FIELDS) or not _COMMON_FIELDS.issuperset(message):
+    pack, in_name_order, names_crc = _DIGEST_LAYOUTS.get(order) or _digest_layout(order)
+    crc = zlib.crc32(pack(*(readings.values() if in_name_order is None else in_name_order(readings))), names_crc)
+    if len(message) > _COMMON_FIELD_COUNT or not _COMMON_FIELDS.issuperset(message):
         extra = sorted((name, repr(value)) for name, value in message.items() if name not in _COMMON_FIELDS)
         crc = zlib.crc32(repr(extra).encode(), crc)
     return crc & 0xFFFF
