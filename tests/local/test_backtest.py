@@ -177,6 +177,41 @@ def test_progress_updates_one_line_on_a_terminal_and_writes_lines_elsewhere(stre
     assert text.endswith(ending)
 
 
+def test_progress_shows_on_a_terminal_and_elsewhere_only_when_asked():
+    assert isinstance(backtest.Progress.shown("plant.csv", 10, Terminal(), asked=False), backtest.Progress)
+    assert backtest.Progress.shown("plant.csv", 10, io.StringIO(), asked=False) is None
+    assert isinstance(backtest.Progress.shown("plant.csv", 10, io.StringIO(), asked=True), backtest.Progress)
+
+
+def test_the_replays_records_are_the_rules_byte_for_byte(tmp_path):
+    """RuleRecords formats what build_message and project give, for every row: empty cells, several devices,
+    values json writes in exponent form, negative zero, whole numbers."""
+    rng = random.Random(4)
+    cells = ["1e-07", "-0.0", "12", "1.5e+16", "", "0.1", "-273.15", "3.0000000000000004", "123456.789"]
+    lines = ["time,line,a,b_2,c"]
+    for row in range(700):
+        values = [rng.choice(cells) for _ in range(3)]
+        if not any(values):
+            values[0] = "7"
+        lines.append(f"{START_MS // 1000 + row},{rng.choice(['press-1', 'press_2'])},{','.join(values)}")
+    path = tmp_path / "plant.csv"
+    path.write_text("\n".join(lines) + "\n")
+    series = read_series(path, ReadOptions(device_column="line"))
+    rule = backtest.RuleRecords(series, "dev", 86_400_000)
+    for start in (0, 250, 500):
+        stop = min(len(series), start + 250)
+        assert rule.batch(start, stop) == backtest.kinesis_records(series, "dev", 86_400_000, start, stop)
+    assert series.empty_cells > 0 and len(series.devices) == 2
+
+
+def test_a_replay_whose_records_are_not_the_rules_stops_naming_the_line(tmp_path):
+    series = read_series(history(tmp_path / "press-7.csv"))
+    rule = backtest.RuleRecords(series, "dev", 0)
+    rule.readings_open = rule.readings_open.replace("readings", "reading")  # as if the format had changed
+    with pytest.raises(RuntimeError, match="record for line 2 is not the rule's"):
+        rule.batch(0, 10)
+
+
 def _episode_items(items: list[dict]) -> list[dict]:
     return sorted((item for item in items if item["item_type"]["S"] == "episode"),
                   key=lambda item: (item["device_id"]["S"], item["sk"]["S"]))
@@ -201,9 +236,9 @@ def test_the_episodes_equal_what_the_handler_stores_for_the_same_records(tmp_pat
     replayed = backtest.replay(series, config)
     ours = _episode_items(list(replayed.table.values()))
     assert {item["kind"]["S"] for item in ours} >= {"spike"}
+    rule = backtest.RuleRecords(series, config.suffix, replayed.offset_ms)
     for start in range(0, len(series), config.batch_size):
-        records = backtest.kinesis_records(series, config.suffix, replayed.offset_ms, start,
-                                           min(len(series), start + config.batch_size))
+        records = rule.batch(start, min(len(series), start + config.batch_size))
         assert index.handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
     theirs = _episode_items(stores.items())
     assert theirs == ours
