@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs everything CI checks, without a cloud: the linter (ruff, rules in pyproject.toml), then the
 # whole test suite (Pulumi mocks, the policy pack over its analyzer protocol, moto's server on
-# loopback). Extra arguments go to pytest. The tests run even when lint fails, so one run
-# shows both; the exit status is non-zero if either failed.
+# loopback). Extra arguments go to pytest: `./run-tests.sh -m "not e2e and not slow"` is the
+# inner loop the README times (markers in pyproject.toml). The tests run even when lint fails,
+# so one run shows both; the exit status is non-zero if either failed.
 source "$(dirname "$0")/scripts/venv.sh"
 lint=0
 ruff check --quiet . || lint=$?

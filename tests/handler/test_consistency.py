@@ -21,6 +21,9 @@ from handler.message_format import build_message
 from tests.conftest import NOW_MS, SHARD, BatchBuilder, LambdaContext, Outcome, sequence
 from tests.mapping_model import Mapping, Timeout
 
+# Kill points, lost answers and parallel batches, each probed through whole retries: seconds by design.
+pytestmark = pytest.mark.slow
+
 MINUTE = 60_000
 T0 = NOW_MS - NOW_MS % MINUTE - 5 * MINUTE  # a minute boundary before "now", so windows are whole minutes
 

@@ -14,6 +14,9 @@ import pytest
 from tests.conftest import NOW_MS, BatchBuilder, LambdaContext, RunningContext, sequence
 from tests.fault_proxy import THROTTLED
 
+# Each case waits out a deadline against a slow or throttling AWS: seconds by design.
+pytestmark = pytest.mark.slow
+
 DYNAMODB_OPERATIONS = ("dynamodb.BatchGetItem", "dynamodb.TransactWriteItems")
 
 

@@ -4,9 +4,13 @@ either stored as a reading or quarantined: never lost, never fatal."""
 import base64
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import NOW_MS, BatchBuilder, LambdaContext
+
+# Property searches over many generated records: seconds by design.
+pytestmark = pytest.mark.slow
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -13,9 +13,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+import pytest
+
 from handler.aggregation import MAX_APPLIED_BYTES
 from tests.conftest import NOW_MS, BatchBuilder, LambdaContext
 from tests.mapping_model import Mapping
+
+# A minute of a fast device through the mapping model: seconds of work by design.
+pytestmark = pytest.mark.slow
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 SECONDS = 61

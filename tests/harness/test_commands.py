@@ -15,6 +15,9 @@ import pytest
 from policycheck import check
 from harness.stack_config import CONFIG_ERROR_EXIT, PROJECT_DIR
 
+# The commands as a user runs them (most in a process of their own), each through its whole run.
+pytestmark = pytest.mark.e2e
+
 TYPO_STACK = """\
 config:
   aws:region: ap-southeast-1

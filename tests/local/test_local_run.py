@@ -16,6 +16,8 @@ from local.fleet import MALFORMED_KINDS
 from harness.stack_config import PROJECT_DIR
 from simulation.series import EVENT_KINDS
 
+pytestmark = pytest.mark.e2e
+
 RULE_REJECTED_KINDS = {"not_json", "json_array"}
 
 

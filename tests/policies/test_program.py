@@ -1,26 +1,38 @@
 """The real program through the whole check: its own stacks pass, every injected
-misconfiguration is caught by its intended policy, and the command behaves as documented."""
+misconfiguration is caught by its intended policy, and the command behaves as documented.
 
+End to end (the program under mocks, the pack over its protocol, as CI runs the check); each
+policy on its own is tested by the fixture files beside this one."""
+
+import functools
 import json
 import re
+from typing import Callable
 
 import pytest
 
 from policycheck import check
 from harness.mocks import run_program
 from policycheck.catalogue import MUTATIONS
-from policycheck.injection import run_mutations
+from policycheck.injection import MutationResult, run_mutations
 from policycheck.mutations import markdown_table
 from harness.stack_config import PROJECT_DIR, stack_names
 from tests.policies.test_pack import ADVISORY_BY_DEFAULT
 
+pytestmark = pytest.mark.e2e
+
 MODES = {"first-preview": True, "update": False}
+LEVELS = {"shipped-config": False, "default-levels": True}
 RESERVED_CONCURRENCY = "lambda-function-reserved-concurrency"
 
 
-@pytest.fixture(scope="module", params=list(MODES), ids=list(MODES))
-def dev_run(request):
-    return run_program("dev", preview=MODES[request.param])
+@pytest.fixture(scope="module")
+def mutation_results() -> Callable[[str, str], list[MutationResult]]:
+    """The catalogue's results on the dev stack per mode and levels, each run once for every test here."""
+    @functools.cache
+    def results(mode: str, levels: str) -> list[MutationResult]:
+        return run_mutations(run_program("dev", preview=MODES[mode]), MUTATIONS, default_levels=LEVELS[levels])
+    return results
 
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -45,24 +57,22 @@ def test_program_stack_passes_the_default_levels(stack, mode):
     assert {v.policy for v in result.violations} <= ADVISORY_BY_DEFAULT
 
 
-LEVELS = {"shipped-config": False, "default-levels": True}
-
-
 @pytest.mark.parametrize("levels", list(LEVELS))
-def test_every_applicable_mutation_is_caught_by_its_intended_policy(dev_run, levels):
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_applicable_mutation_is_caught_by_its_intended_policy(mutation_results, mode, levels):
     """With the stack's shipped config and with no config at all (the pack's default levels)."""
-    results = run_mutations(dev_run, MUTATIONS, default_levels=LEVELS[levels])
+    results = mutation_results(mode, levels)
     applicable = [r for r in results if r.applicable]
     missed = [f"{r.mutation.name}: expected {r.mutation.policy}, mandatory violations: {r.reported}"
               for r in applicable if not r.caught]
     assert missed == []
-    assert len(applicable) >= (len(MUTATIONS) if not dev_run.preview else 50)
+    assert len(applicable) >= (len(MUTATIONS) if not MODES[mode] else 50)
     assert len({r.mutation.policy for r in applicable}) >= 40, "mutations exercise most policies"
 
 
-def test_readme_mutation_table_is_the_current_result():
+def test_readme_mutation_table_is_the_current_result(mutation_results):
     readme = (PROJECT_DIR / "policies" / "README.md").read_text()
-    table = markdown_table(run_mutations(run_program("dev"), MUTATIONS))
+    table = markdown_table(mutation_results("update", "shipped-config"))
     assert table in readme, "rerun `python -m policycheck.mutations` and paste its table into policies/README.md"
 
 
