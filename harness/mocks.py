@@ -298,7 +298,8 @@ def run_program(
     config = load_stack_config(stack, overrides=config_overrides)
     region = config.get("aws:region", DEFAULT_REGION)
     mocks = PipelineMocks(region=region, preview=preview)
-    monitor = RecordingMonitor(mocks, stack=stack, project=project_name())
+    project = project_name()
+    monitor = RecordingMonitor(mocks, stack=stack, project=project)
     logger = logging.getLogger(f"harness.pulumi.{stack}")
     logger.propagate = False
     recorder = _WarningRecorder()
@@ -306,10 +307,8 @@ def run_program(
 
     pulumi.runtime.set_all_config(config)
     # A new root stack resource for this run: set_mocks makes one only when there is none.
-    pulumi.runtime.reset_options(project=project_name(), stack=stack, preview=preview)
-    pulumi.runtime.set_mocks(
-        mocks, project=project_name(), stack=stack, preview=preview, logger=logger, monitor=monitor
-    )
+    pulumi.runtime.reset_options(project=project, stack=stack, preview=preview)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
     stack_outputs: dict[str, Any] = {}
 
     def execute():

@@ -16,6 +16,9 @@ from typing import Callable
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# libyaml's safe loader where PyYAML was built with it: the same documents, read about seven
+# times faster than the pure-Python one (every run of the program reads the project file).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UserConfigError(ValueError):
@@ -28,7 +31,7 @@ class StackConfigError(UserConfigError):
 
 def load_project(project_dir: Path = PROJECT_DIR) -> dict:
     with open(project_dir / "Pulumi.yaml", encoding="utf-8") as stream:
-        return yaml.safe_load(stream)
+        return yaml.load(stream, Loader=_YAML_LOADER)
 
 
 def project_name(project_dir: Path = PROJECT_DIR) -> str:
@@ -73,7 +76,7 @@ def load_stack_config(
     if not path.exists():
         raise StackConfigError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(project_dir))}")
     with open(path, encoding="utf-8") as stream:
-        stack_values = (yaml.safe_load(stream) or {}).get("config") or {}
+        stack_values = (yaml.load(stream, Loader=_YAML_LOADER) or {}).get("config") or {}
     for key, value in stack_values.items():
         if isinstance(value, dict) and "secure" in value:
             raise StackConfigError(f"{path.name}: {key} is a secret; runs under mocks take no secrets")

@@ -1,9 +1,10 @@
-"""Shared fixtures: the processor against moto's server over HTTP, with the table and bucket the
-program declares (provisioned from the dev stack under mocks)."""
+"""Shared fixtures: the program's runs under mocks, and the processor against moto's server over
+HTTP, with the table and bucket the program declares (provisioned from the dev stack under mocks)."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import importlib
 import json
@@ -12,7 +13,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import boto3
 import pytest
@@ -20,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from handler import storage
 from handler.message_format import build_message, project, telemetry_topic
+from harness.mocks import ProgramRun, run_program
 from harness.moto_server import patch_moto
 from harness.provision import LocalPipeline, provision_stack
 from tests.fault_proxy import FaultProxy
@@ -50,6 +52,17 @@ class RunningContext(LambdaContext):
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._ends_at - time.monotonic()) * 1000))
+
+
+@pytest.fixture(scope="session")
+def program_run() -> Callable[..., ProgramRun]:
+    """`program_run(stack, preview=False)`: the program under mocks with the stack's own configuration,
+    run once per session for every test that reads it (a test that changes the configuration runs
+    the program itself)."""
+    @functools.cache
+    def run(stack: str, preview: bool = False) -> ProgramRun:
+        return run_program(stack, preview=preview)
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 import pytest
 from pulumi.runtime.rpc import UNKNOWN
 
-from harness.mocks import MOCK_ACCOUNT_ID, ProgramRun, run_program
+from harness.mocks import MOCK_ACCOUNT_ID, ProgramRun
 from harness.stack_config import stack_names
 from policycheck import catalogue, roles
 from policycheck.check import analyzed_resources
@@ -17,21 +17,20 @@ from policycheck.roles import DeclaredResources, TargetNotFound
 MODES = {"first-preview": True, "update": False}
 
 
-@pytest.fixture(scope="module", params=[(stack, mode) for stack in stack_names() for mode in MODES],
-                ids=lambda param: "-".join(param))
-def any_run(request) -> ProgramRun:
+@pytest.fixture(params=[(stack, mode) for stack in stack_names() for mode in MODES], ids="-".join)
+def any_run(request, program_run) -> ProgramRun:
     stack, mode = request.param
-    return run_program(stack, preview=MODES[mode])
+    return program_run(stack, MODES[mode])
 
 
-@pytest.fixture(scope="module")
-def dev() -> ProgramRun:
-    return run_program("dev")
+@pytest.fixture
+def dev(program_run) -> ProgramRun:
+    return program_run("dev")
 
 
-@pytest.fixture(scope="module")
-def dev_preview() -> ProgramRun:
-    return run_program("dev", preview=True)
+@pytest.fixture
+def dev_preview(program_run) -> ProgramRun:
+    return program_run("dev", True)
 
 
 def declared(run: ProgramRun) -> DeclaredResources:
