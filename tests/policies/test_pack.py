@@ -1,5 +1,4 @@
-"""The pack as a whole: what the engine learns from GetAnalyzerInfo, fixtures for every
-policy, and the README's table."""
+"""The pack as a whole: what the engine learns from GetAnalyzerInfo, and the README's table."""
 
 import re
 
@@ -7,36 +6,11 @@ import pytest
 
 from policycheck.analyzer import LEVEL_NAMES, SEVERITY_NAMES
 from harness.stack_config import PROJECT_DIR
-from tests.policies import (test_access, test_analytics_policies, test_encryption, test_least_privilege,
-                            test_reliability, test_retention)
 
-FIXTURE_MODULES = [test_access, test_analytics_policies, test_encryption, test_least_privilege, test_reliability,
-                   test_retention]
-# Covered by their own tests: test_tagging.py and test_stack.py.
-TESTED_ELSEWHERE = {"aws-resource-required-tags", "s3-bucket-companion-resources", "lambda-function-log-group",
-                    "kms-key-from-this-stack", "s3-bucket-sse-s3-only-for-access-logs",
-                    "s3-bucket-server-access-logging", "cloudtrail-cis-metric-alarms"}
 # What teams reasonably tune, advisory by default; policies/README.md says why for each.
 ADVISORY_BY_DEFAULT = {"dynamodb-table-deletion-protection", "s3-bucket-force-destroy-disabled",
                        "lambda-function-reserved-concurrency"}
 SEVERITIES = {"low", "medium", "high", "critical"}
-
-
-def test_every_policy_has_fixtures(analyzer):
-    with_fixtures = {cases.policy for module in FIXTURE_MODULES for cases in module.CASES} | TESTED_ELSEWHERE
-    assert sorted(set(analyzer.policy_names) - with_fixtures) == []
-    assert sorted(with_fixtures - set(analyzer.policy_names)) == [], "fixtures for policies the pack lacks"
-
-
-def test_every_policy_has_a_failing_and_a_passing_fixture():
-    verdicts: dict[str, set[bool]] = {}
-    for module in FIXTURE_MODULES:
-        for cases in module.CASES:
-            verdicts.setdefault(cases.policy, set()).update(case.fails for case in cases.cases)
-    # At their default thresholds these accept every value AWS allows; test_retention
-    # fails them under prod's stricter config.
-    threshold_only = {"kinesis-stream-retention-minimum", "kms-key-deletion-window-minimum"}
-    assert sorted(p for p, seen in verdicts.items() if seen != {True, False} and p not in threshold_only) == []
 
 
 @pytest.mark.parametrize("field", ["description", "remediation_steps"])
