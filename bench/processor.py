@@ -1,11 +1,12 @@
 """Processor benchmark: the pure path's speed, AWS calls and write units per batch against
 a naive baseline, the scale scenarios, and import time.
 
-    python -m bench.processor [--repeat 5] [--naive-records 2000] [--skip-scenarios]
+    python -m bench.processor [--repeat 5] [--naive-records 2000] [--skip-scenarios | --pure-only]
 
 1. Pure path (decode, validate, plan: windows, detection, episodes, items) on a
    10,000-record batch from 100 devices with 4 sensors, and with 8 sensors,
-   one core, median of --repeat runs: readings per second.
+   one core, median of --repeat runs: readings per second; alternating with the
+   same path without the detector (NoDetector), for the detector's share.
 2. The real handler against moto's server on loopback: calls per batch (counted
    by botocore hooks, and as the processor reports them), write units, items,
    largest item, wall time; in the same run a naive baseline that writes every
@@ -35,7 +36,7 @@ import time
 from collections import Counter
 
 from handler.core import Planner, sort_batch
-from handler.detection import Detector
+from handler.detection import Detector, DeviceModel, Episode
 from handler.message_format import build_message, project, telemetry_topic
 from handler.records import parse_record
 from handler.settings import load
@@ -80,9 +81,19 @@ def kinesis_batch(records: int = RECORDS, devices: int = DEVICES, extra_sensors:
     return batch
 
 
-def _planner() -> Planner:
+class NoDetector(Detector):
+    """Observes nothing and finds nothing: the pure path without the detector's own time (this benchmark only)."""
+
+    def observe(self, model: DeviceModel, timestamp_ms: int, values: dict[str, float]) -> list[Episode]:
+        return []
+
+    def outside_limits(self, timestamp_ms: int, values: dict[str, float]) -> list[Episode]:
+        return []
+
+
+def _planner(detector: type[Detector] = Detector) -> Planner:
     settings = load({"METRICS_TABLE_NAME": "t", "ARCHIVE_BUCKET_NAME": "b", "METRICS_TTL_DAYS": "30"})
-    return Planner(Detector(dict(settings.sensor_limits), settings.detector), settings.ttl_days)
+    return Planner(detector(dict(settings.sensor_limits), settings.detector), settings.ttl_days)
 
 
 def pure_path(planner: Planner, records: list[dict]) -> int:
@@ -92,20 +103,27 @@ def pure_path(planner: Planner, records: list[dict]) -> int:
 
 
 def bench_pure(repeat: int, extra_sensors: int) -> str:
-    planner = _planner()
+    """The pure path, and in alternation the same without the detector: readings/s, and the detector's share."""
+    planners = {"full": _planner(), "no detector": _planner(NoDetector)}
     records = kinesis_batch(extra_sensors=extra_sensors)
-    times, cpu_times = [], []
+    times: dict[str, list[float]] = {name: [] for name in planners}
+    cpu_times: dict[str, list[float]] = {name: [] for name in planners}
     for _ in range(repeat):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        processed = pure_path(planner, records)
-        times.append(time.perf_counter() - started)
-        cpu_times.append(time.process_time() - cpu_started)
-    assert processed == RECORDS, processed
-    median, cpu_median = statistics.median(times), statistics.median(cpu_times)
+        for name, planner in planners.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            processed = pure_path(planner, records)
+            times[name].append(time.perf_counter() - started)
+            cpu_times[name].append(time.process_time() - cpu_started)
+            assert processed == RECORDS, processed
+    median = statistics.median(times["full"])
     # CPU time too: on a shared machine, wall time also counts other processes' turns.
+    cpu = {name: statistics.median(values) for name, values in cpu_times.items()}
     return (f"pure path, {4 + extra_sensors} sensors: {RECORDS} readings, {DEVICES} devices: median "
             f"{median * 1000:.1f} ms = {RECORDS / median:,.0f} readings/s wall ({repeat} runs, min "
-            f"{min(times) * 1000:.1f} ms); CPU median {cpu_median * 1000:.1f} ms = {RECORDS / cpu_median:,.0f}/s")
+            f"{min(times['full']) * 1000:.1f} ms); CPU median {cpu['full'] * 1000:.1f} ms = "
+            f"{RECORDS / cpu['full']:,.0f}/s; without the detector (NoDetector, alternating) CPU median "
+            f"{cpu['no detector'] * 1000:.1f} ms = {RECORDS / cpu['no detector']:,.0f}/s: the detector's share "
+            f"{1 - cpu['no detector'] / cpu['full']:.0%}")
 
 
 class CallCounter:
@@ -350,9 +368,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--naive-records", type=int, default=2_000)
     parser.add_argument("--skip-scenarios", action="store_true", help="only the pure path, imports and one batch")
+    parser.add_argument("--pure-only", action="store_true", help="only the pure path (no moto server)")
     args = parser.parse_args()
     print(bench_pure(args.repeat, extra_sensors=0), flush=True)
     print(bench_pure(args.repeat, extra_sensors=4), flush=True)
+    if args.pure_only:
+        return
     for line in bench_imports(args.repeat):
         print(line, flush=True)
     stack = LocalStack()
