@@ -2,7 +2,7 @@
 misconfiguration is caught by its intended policy, and the command behaves as documented.
 
 End to end (the program under mocks, the pack over its protocol, as CI runs the check); each
-policy on its own is tested by the fixture files beside this one."""
+policy on its own is tested by the fixture files in tests/policies/."""
 
 import functools
 import json

@@ -1,6 +1,6 @@
 """The mutation engine on the real program: targets found by the part they play on every stack and in
 both modes, additions wired to their target as a program would wire them, and the edits that derive
-their values from the resource they change. (Whether each mutation is caught: test_program.py.)"""
+their values from the resource they change. (Whether each mutation is caught: test_check.py.)"""
 
 import json
 
