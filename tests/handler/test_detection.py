@@ -331,3 +331,19 @@ def test_a_sensor_without_a_weekly_pattern_keeps_no_profile():
     _, model = _run_at([50.0 + rng.gauss(0, 1.0) for _ in range(5 * 7 * 48)], HALF_HOUR_MS)
     assert model.sensors["traffic"][SENSOR_FIELDS.index("season")] == ()
     assert len(json.dumps(model.to_state())) < 400
+
+
+def test_a_weekly_profile_does_not_depend_on_where_the_state_was_saved():
+    values = _weekly(7, seed=31, quiet_day=44)
+    whole, whole_model = _run_at(values, HALF_HOUR_MS)
+    detector = Detector({}, SETTINGS)
+    state, changes = None, []
+    edges = [0, 300, 700, 1072, 1073, 2130, len(values)]  # warming up, learning the profile, applying it
+    for first, end in zip(edges, edges[1:]):
+        model = DeviceModel.from_state(json.loads(state)) if state is not None else detector.new_model()
+        for i in range(first, end):
+            changes.extend(detector.observe(model, START_MS + i * HALF_HOUR_MS, {"traffic": values[i]}))
+        state = json.dumps(model.to_state(), allow_nan=False)
+    assert [e.to_list() for e in _final(changes)] == [e.to_list() for e in whole] != []
+    assert state == json.dumps(whole_model.to_state(), allow_nan=False)
+    assert whole_model.sensors["traffic"][SENSOR_FIELDS.index("season")][1] == 1
