@@ -1,7 +1,7 @@
 """Detection quality on real labeled machine and IT series, replayed as the handler sees them.
 
     python -m bench.detection_real [--data DIR] [--batch-size 500] [--setting levelZ=6.5 ...]
-    python -m bench.detection_real --detector-only [--readings 200000]
+    python -m bench.detection_real --detector-only [--readings 200000] [--baseline OLD_DETECTION.py]
 
 DIR defaults to `../shared/data` relative to the project root (layout and
 replay conventions in its README.md; the data is never committed). Each file is
@@ -26,7 +26,8 @@ Prints:
 - for both, the files the defaults were tuned on and the held-out ones apart.
 
 --detector-only times Detector.observe alone (4, 8 and 32 sensors) and prints
-the state size per device.
+the state size per device; with --baseline FILE (another version of
+handler/detection.py) it times that one and the current one, alternating.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 
 from handler.core import Planner, run_in_memory
 from handler.detection import Detector, Episode
@@ -403,18 +405,23 @@ def nab_report(folder: Path, batch_size: int, detector: Detector | None = None) 
 # ---------------------------------------------------------------------------------------------------------------
 # Detector alone: speed and state size.
 
-def detector_only(readings: int) -> list[str]:
+def _random_rows(sensors: int, count: int) -> list[dict[str, float]]:
+    """Gaussian noise at different levels and scales, the same for a given number of sensors."""
     import random
 
+    rng = random.Random(sensors)
+    names = [f"s{index:02d}" for index in range(sensors)]
+    levels = [rng.uniform(-100, 1000) for _ in names]
+    return [{name: round(level + rng.gauss(0, 1 + abs(level) / 100), 3) for name, level in zip(names, levels)}
+            for _ in range(count)]
+
+
+def detector_only(readings: int) -> list[str]:
     lines = ["| sensors | readings | Detector.observe readings/s (one core) | state bytes per device |",
              "| --- | --- | --- | --- |"]
     for sensors in (4, 8, 32):
-        rng = random.Random(sensors)
-        names = [f"s{index:02d}" for index in range(sensors)]
-        levels = [rng.uniform(-100, 1000) for _ in names]
         count = readings if sensors <= 8 else readings // 8
-        rows = [{name: round(level + rng.gauss(0, 1 + abs(level) / 100), 3) for name, level in zip(names, levels)}
-                for _ in range(count)]
+        rows = _random_rows(sensors, count)
         detector = default_detector()
         model = detector.new_model()
         observe = detector.observe
@@ -428,12 +435,70 @@ def detector_only(readings: int) -> list[str]:
     return lines
 
 
+def _steady_rate(module: ModuleType, rows: list[dict[str, float]]) -> float:
+    """Readings/s of one device past its warm-up (the first 1,000 readings untimed)."""
+    limits = {name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}
+    detector = module.Detector(limits, DetectorSettings())
+    model = detector.new_model()
+    for index, values in enumerate(rows[:1000]):
+        detector.observe(model, 1_800_000_000_000 + index * 1000, values)
+    began = time.process_time()
+    for index in range(1000, len(rows)):
+        detector.observe(model, 1_800_000_000_000 + index * 1000, rows[index])
+    return (len(rows) - 1000) / (time.process_time() - began)
+
+
+def _fresh_rate(module: ModuleType, rows: list[dict[str, float]]) -> float:
+    """Readings/s of 50 new devices of 100 readings each, state written: the batch path on an empty table."""
+    limits = {name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}
+    detector = module.Detector(limits, DetectorSettings())
+    began = time.process_time()
+    for _ in range(50):
+        model = detector.new_model()
+        for index in range(100):
+            detector.observe(model, 1_800_000_000_000 + index * 1000, rows[index])
+        json.dumps(model.to_state())
+    return 5000 / (time.process_time() - began)
+
+
+def compare_detectors(baseline: Path, rounds: int) -> list[str]:
+    """Detector.observe of `baseline` (another version of handler/detection.py, for example from
+    `git show <commit>:handler/detection.py`) against the current one, alternating in one process:
+    the best of `rounds` runs each, so a loaded machine slows both alike."""
+    import importlib.util
+
+    import handler.detection as current
+
+    spec = importlib.util.spec_from_file_location("baseline_detection", baseline)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline {baseline}: not a Python file")
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    scenarios = [(f"{sensors} sensors, past the warm-up", _steady_rate, _random_rows(sensors, 7000 if sensors <= 8
+                                                                                         else 1500))
+                 for sensors in (4, 8, 32)]
+    scenarios += [(f"{sensors} sensors, fresh devices", _fresh_rate, _random_rows(sensors, 100)) for sensors in (4, 8)]
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(rounds):
+        for name, rate, rows in scenarios:
+            for label, module in (("before", old), ("after", current)):
+                best[(name, label)] = max(best.get((name, label), 0.0), rate(module, rows))
+    lines = ["| `Detector.observe`, readings/s | before | after | ratio |", "| --- | --- | --- | --- |"]
+    for name, _, _ in scenarios:
+        before, after = best[(name, "before")], best[(name, "after")]
+        lines.append(f"| {name} | {before:,.0f} | {after:,.0f} | {after / before:.2f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with skab/ and nab/")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--detector-only", action="store_true", help="time Detector.observe alone, state sizes")
     parser.add_argument("--readings", type=int, default=200_000, help="readings per run of --detector-only")
+    parser.add_argument("--baseline", type=Path, help="with --detector-only: another handler/detection.py to "
+                        "time against the current one, alternating")
+    parser.add_argument("--rounds", type=int, default=7, help="alternations of --baseline")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="override one detector setting (anomalyDetection names), repeatable")
     args = parser.parse_args(argv)
@@ -452,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--setting: {error}")
     detector = default_detector(settings)
     if args.detector_only:
-        print("\n".join(detector_only(args.readings)))
+        print("\n".join(compare_detectors(args.baseline, args.rounds) if args.baseline
+                        else detector_only(args.readings)))
         return 0
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
