@@ -617,7 +617,7 @@ class Detector:
                         kind = shifted
                 # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
                 # stuck: one that changes by less than a step between readings repeats values normally.
-                if x == last and change_rate >= STUCK_CHANGE_RATE:
+                if x_raw == last and change_rate >= STUCK_CHANGE_RATE:
                     threshold = stuck_factor * (longest_run + 1)
                     if not threshold > stuck_readings:
                         threshold = stuck_readings

@@ -347,3 +347,13 @@ def test_a_weekly_profile_does_not_depend_on_where_the_state_was_saved():
     assert [e.to_list() for e in _final(changes)] == [e.to_list() for e in whole] != []
     assert state == json.dumps(whole_model.to_state(), allow_nan=False)
     assert whole_model.sensors["traffic"][SENSOR_FIELDS.index("season")][1] == 1
+
+
+def test_a_stuck_sensor_is_stuck_though_its_weekly_profile_is_applied():
+    values = _weekly(7, seed=31)
+    values[2200:2280] = [values[2199]] * 80  # the raw value repeats; less its offset it would not
+    episodes, model = _run_at(values, HALF_HOUR_MS)
+    assert model.sensors["traffic"][SENSOR_FIELDS.index("season")][1] == 1
+    # Stuck from the stuckReadings-th repetition; continued a day (48 readings) later (MAX_EPISODE_MS).
+    stuck = [((e.started_at - START_MS) // HALF_HOUR_MS, e.continued) for e in episodes if e.kind == STUCK]
+    assert stuck == [(2199 + SETTINGS.stuckReadings - 1, False), (2199 + SETTINGS.stuckReadings - 1 + 48, True)]
