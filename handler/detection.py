@@ -803,7 +803,7 @@ def _cholesky(lower: list[float], size: int, ridge: float) -> tuple[list[list[fl
             # map stops at the end of row (the columns before j).
             row.append((lower[k + j] - sum(map(mul, row, rows[j]))) * reciprocals[j])
         square = lower[k + i] + shift - sum(map(mul, row, row))
-        pivot = math.sqrt(square if square > shift * JOINT_RIDGE else shift * JOINT_RIDGE)
+        pivot = math.sqrt(square if square > shift * ridge else shift * ridge)
         row.append(pivot)
         reciprocals.append(1.0 / pivot)
         rows.append(row)

@@ -357,3 +357,23 @@ def test_a_stuck_sensor_is_stuck_though_its_weekly_profile_is_applied():
     # Stuck from the stuckReadings-th repetition; continued a day (48 readings) later (MAX_EPISODE_MS).
     stuck = [((e.started_at - START_MS) // HALF_HOUR_MS, e.continued) for e in episodes if e.kind == STUCK]
     assert stuck == [(2199 + SETTINGS.stuckReadings - 1, False), (2199 + SETTINGS.stuckReadings - 1 + 48, True)]
+
+
+def test_the_joint_score_is_hotelling_t_squared_under_the_regularised_covariance():
+    # Two sensors that move together (correlation 0.9): T-squared = u' (S + ridge * mean(diag S) * I)^-1 u.
+    from handler.detection import JOINT_RIDGE, JointModel, _contributors, _joint_score
+
+    joint = JointModel(("a", "b"), n=100, cov=[1.0, 0.9, 1.0])
+    shift = JOINT_RIDGE * 1.0
+    a, b, d = 1.0 + shift, 0.9, 1.0 + shift
+    determinant = a * d - b * b
+    for u in ([1.0, 1.0], [1.0, -1.0], [2.0, 0.0]):
+        expected = (d * u[0] * u[0] - 2 * b * u[0] * u[1] + a * u[1] * u[1]) / determinant
+        score, whitened = _joint_score(joint, u)
+        assert math.isclose(sum(w * w for w in whitened), expected, rel_tol=1e-12)
+        v = 2.0 / 18.0
+        assert math.isclose(score, ((expected / 2) ** (1 / 3) - (1 - v)) / math.sqrt(v), rel_tol=1e-12)
+    # Moving together is cheap, apart is dear; the sensor off the shared direction is named.
+    assert _joint_score(joint, [1.0, -1.0])[0] > _joint_score(joint, [1.0, 1.0])[0]
+    for u, named in (([0.5, 3.0], ("b",)), ([3.0, 0.5], ("a",)), ([2.0, -2.0], ("a", "b"))):
+        assert _contributors(joint, u, _joint_score(joint, u)[1]) == named
