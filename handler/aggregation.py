@@ -35,14 +35,14 @@ def window_start(timestamp_ms: int) -> int:
     return timestamp_ms - timestamp_ms % WINDOW_MS
 
 
-def _uint16(values) -> array:
+def _uint16(values: Iterable[int]) -> array[int]:
     encoded = array("H", values)
     if sys.byteorder == "big":  # stored little-endian, whatever the machine
         encoded.byteswap()
     return encoded
 
 
-def _from_uint16(data: bytes) -> array:
+def _from_uint16(data: bytes) -> array[int]:
     decoded = array("H")
     decoded.frombytes(data)
     if sys.byteorder == "big":
@@ -71,8 +71,8 @@ def decode_applied(data: bytes) -> dict[int, int]:
         digests = _from_uint16(data[1 + 2 * count :])
         return dict(zip(offsets, digests))
     bitmap = data[1 : 1 + _BITMAP_BYTES]
-    offsets = [(index << 3) | bit for index, byte in enumerate(bitmap) if byte for bit in range(8) if byte >> bit & 1]
-    return dict(zip(offsets, _from_uint16(data[1 + _BITMAP_BYTES :])))
+    held = [(index << 3) | bit for index, byte in enumerate(bitmap) if byte for bit in range(8) if byte >> bit & 1]
+    return dict(zip(held, _from_uint16(data[1 + _BITMAP_BYTES :])))
 
 
 def exact_to_float(total: int) -> float:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from handler import items, quarantine
 from handler.aggregation import WINDOW_MS, Window, window_start
-from handler.detection import Detector, DeviceModel
+from handler.detection import Detector, DeviceModel, Episode
 from handler.items import Write
 from handler.quarantine import sequence_order
 from handler.records import Reading, Rejected, content_digest
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 ItemKey = tuple  # (partition, sort key)
 
 
-def _by_sequence(record) -> int:
+def _by_sequence(record: Reading | Rejected) -> int:
     return sequence_order(record.sequence_number)
 
 
@@ -181,7 +181,7 @@ class Planner:
             return []
         model = self._model(state, device_id)
         open_before = {(scope, episode.started_at) for scope, episode in model.open_episodes.items()}
-        changed: dict[tuple[str, int], object] = {}
+        changed: dict[tuple[str, int], Episode] = {}
         observe = self.detector.observe
         for timestamp in sorted(to_observe):
             for episode in observe(model, timestamp, to_observe[timestamp]):

@@ -17,6 +17,11 @@ from handler import layout
 from handler.aggregation import (SensorStats, Window, decode_applied, encode_applied, exact_from_text,
                                  exact_to_float, exact_to_text)
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+
+if TYPE_CHECKING:
+    from handler.detection import Episode
+
 SEP = layout.SORT_KEY_SEPARATOR
 # The partition of a shard's bookkeeping: `/` cannot occur in a device id.
 SHARD_PARTITION_PREFIX = "_shard/"
@@ -180,7 +185,7 @@ def parse_state(item: dict | None) -> StoredState:
 
 # -- episodes --------------------------------------------------------------------
 
-def episode_write(device_id: str, episode, ttl_days: int) -> Write:
+def episode_write(device_id: str, episode: Episode, ttl_days: int) -> Write:
     """An episode's item; written in its device's transaction, whose state condition covers it."""
     item = episode_key(device_id, episode.started_at, episode.scope)
     item.update({

@@ -52,7 +52,8 @@ def _reject_constant(name: str) -> float:
 
 # One decoder for every record: json.loads would build a new one per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_scan_json = _DECODER.scan_once  # what raw_decode calls, without its two Python frames per record
+# What raw_decode calls, without its two Python frames per record (JSONDecoder sets it; typeshed omits it).
+_scan_json: Callable[[str, int], tuple[object, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 # Names already validated: a fleet repeats the same few thousand device ids and
 # a handful of sensor names, so each pattern runs once per name per container.
 _KNOWN_DEVICE_IDS: set[str] = set()
@@ -60,7 +61,7 @@ _KNOWN_SENSOR_NAMES: set[str] = set()
 _KNOWN_NAMES_LIMIT = 100_000
 
 
-def _decode_json(text: str):
+def _decode_json(text: str) -> object:
     """JSON.decode without its two whitespace scans: the rule forwards compact JSON."""
     try:
         value, end = _DECODER.raw_decode(text)
