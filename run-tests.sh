@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Runs everything CI checks, without a cloud: the linter (ruff, rules in pyproject.toml), then the
-# whole test suite (Pulumi mocks, the policy pack over its analyzer protocol, moto's server on
-# loopback). Extra arguments go to pytest: `./run-tests.sh -m "not e2e and not slow"` is the
-# inner loop the README times (markers in pyproject.toml). The tests run even when lint fails,
-# so one run shows both; the exit status is non-zero if either failed.
+# Runs everything CI checks, without a cloud: the linter (ruff, rules in pyproject.toml), the
+# type checker (mypy over components/, handler/ and policies/, settings in pyproject.toml), then
+# the whole test suite (Pulumi mocks, the policy pack over its analyzer protocol, moto's server
+# on loopback). Extra arguments go to pytest. The tests run even when lint or type checking
+# fails, so one run shows all three; the exit status is non-zero if any of them failed.
 source "$(dirname "$0")/scripts/venv.sh"
 lint=0
 ruff check --quiet . || lint=$?
 [ "$lint" -eq 0 ] || echo "ruff found the problems above (rules in pyproject.toml)" >&2
+types=0
+mypy || types=$?
+[ "$types" -eq 0 ] || echo "mypy found the type errors above (settings in pyproject.toml)" >&2
 tests=0
 python -m pytest "$@" || tests=$?
-[ "$tests" -ne 0 ] && exit "$tests"
-exit "$lint"
+for status in "$tests" "$lint" "$types"; do
+  [ "$status" -eq 0 ] || exit "$status"
+done
