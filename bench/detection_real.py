@@ -432,6 +432,17 @@ def detector_only(readings: int) -> list[str]:
         elapsed = time.process_time() - began
         size = len(json.dumps(model.to_state(), allow_nan=False))
         lines.append(f"| {sensors} | {count:,} | **{count / elapsed:,.0f}** | {size:,} |")
+    lines += ["", "| sensors | state bytes, 1 s readings for 2,000 s (no weekly profile) | state bytes, 1 min readings "
+              "for 3 days (every sensor learning a weekly profile) |", "| --- | --- | --- |"]
+    for sensors in (4, 32):
+        sizes = []
+        for step_ms, count in ((1000, 2000), (60_000, 3 * 1440)):
+            detector = default_detector()
+            model = detector.new_model()
+            for index, values in enumerate(_random_rows(sensors, count)):
+                detector.observe(model, 1_800_000_000_000 + index * step_ms, values)
+            sizes.append(len(json.dumps(model.to_state(), allow_nan=False)))
+        lines.append(f"| {sensors} | {sizes[0]:,} | {sizes[1]:,} |")
     return lines
 
 
