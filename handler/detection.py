@@ -143,7 +143,7 @@ ABSOLUTE_SPREAD_FLOOR = 1e-9
 # Joint model: ridge added to the deviations' covariance (relative to its mean
 # variance: sensors that always move together still leave a direction of small
 # variance, not none), and every how many normal readings it learns once
-# (it is inverted after each update; learning from every reading would cost
+# (it is factored after each update; learning from every reading would cost
 # n^3 per reading for a slow baseline that gains nothing from it).
 JOINT_RIDGE = 0.01
 JOINT_LEARN_EVERY = 8
@@ -176,8 +176,9 @@ _NO_OFFSETS = [0.0] * SEASON_BINS
 _F32 = struct.Struct("<f")
 
 
+# Single precision, as the state stores the joint covariance and the weekly profiles.
 def _f32(value: float) -> float:
-    """The value rounded to single precision, as the state stores a profile's offsets."""
+    """The value rounded to single precision."""
     return float(_F32.unpack(_F32.pack(value))[0])
 
 
@@ -189,6 +190,7 @@ def _unpack_f32(text: str) -> list[float]:
     values = array("f")
     values.frombytes(base64.b64decode(text))
     return values.tolist()
+
 
 STATE_VERSION = 2
 _SENSOR_FLOATS = struct.Struct("<9d")
@@ -327,13 +329,11 @@ class JointModel:
         self._factor = None
 
     def packed(self) -> str:
-        return base64.b64encode(array("f", self.cov).tobytes()).decode("ascii")
+        return _pack_f32(self.cov)
 
     @staticmethod
     def unpack(text: str) -> list[float]:
-        values = array("f")
-        values.frombytes(base64.b64decode(text))
-        return values.tolist()
+        return _unpack_f32(text)
 
     def factor(self) -> tuple[list[list[float]], list[float]]:
         """The Cholesky factor of the regularised covariance (see _cholesky), computed once per update."""
