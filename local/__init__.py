@@ -1,1 +1,2 @@
-"""The pipeline on one machine: MQTT broker, simulated fleet, rule bridge, moto's server and a poller."""
+"""The pipeline on one machine: MQTT broker, simulated fleet, rule bridge, moto's server
+(harness/moto_server.py) and a poller."""
