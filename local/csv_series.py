@@ -16,8 +16,10 @@ from __future__ import annotations
 import codecs
 import csv
 import math
+import operator
 import re
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from datetime import time as dt_time
@@ -581,8 +583,10 @@ def _read_lines(series: Series, header: list[str], time_indices: tuple[int, ...]
     width = len(header)
     parse_time = series.time_format.parse
     decimal_comma = series.decimal_comma
-    columns = [(column.index, column.values) for column in series.sensors]
-    nan = math.nan
+    sensor_indices = [column.index for column in series.sensors]
+    sensor_cells = _cells_at(sensor_indices)
+    columns = [column.values for column in series.sensors]
+    pending: list[list[float]] = []  # rows read, copied into the columns every _ROWS_PER_COPY rows
     isfinite = math.isfinite
     refuse = series.refused.add
     devices: dict[str, int] = {}
@@ -628,26 +632,15 @@ def _read_lines(series: Series, header: list[str], time_indices: tuple[int, ...]
                         refuse(f"rows whose device id is not {DEVICE_ID_PATTERN.pattern}", line)
                         continue
                     device_number = devices[device] = len(devices)
-            values = []
-            bad = None
-            present = 0
-            for index, _ in columns:
-                cell = cells[index]
-                if not cell or cell.isspace():
-                    values.append(nan)
-                    continue
-                try:
-                    value = float(cell)
-                except ValueError:
-                    value = _number(cell, decimal_comma)
-                    if value is None:
-                        bad = header[index]
-                        break
-                if not isfinite(value):  # NaN and infinities are not JSON: the rule would refuse the message
-                    bad = header[index]
-                    break
-                values.append(value)
-                present += 1
+            try:
+                # The common row in C: every sensor cell a finite number as float() reads it (a finite
+                # sum has no NaN or infinity in it). Anything else, cell by cell below.
+                values = list(map(float, sensor_cells(cells)))
+                if not isfinite(sum(values)):
+                    raise ValueError("not all finite")
+                bad, present = None, len(values)
+            except ValueError:
+                values, present, bad = _row_values(cells, sensor_indices, header, decimal_comma)
             if bad is not None:
                 refuse(f"rows with a non-numeric value (first in {bad!r})", line)
                 continue
@@ -661,14 +654,58 @@ def _read_lines(series: Series, header: list[str], time_indices: tuple[int, ...]
             else:
                 last_time[device_number] = timestamp
             series.empty_cells += len(values) - present
-            for (_, column), value in zip(columns, values):
-                column.append(value)
+            pending.append(values)
+            if len(pending) == _ROWS_PER_COPY:
+                _copy_columns(pending, columns)
             times.append(timestamp)
             lines.append(line)
             device_of.append(device_number)
             if labels_index is not None:
                 labels.append(_label(cells[labels_index]))
+    _copy_columns(pending, columns)
     series.devices = list(devices)
+
+
+# Rows held before their values are copied into the columns at once (array.extend of each column's part).
+_ROWS_PER_COPY = 4096
+
+
+def _copy_columns(rows: list[list[float]], columns: list[array]) -> None:
+    for column, values in zip(columns, zip(*rows)):
+        column.extend(values)
+    rows.clear()
+
+
+def _cells_at(indices: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The cells at these indices of a row, as a tuple."""
+    if len(indices) == 1:
+        (index,) = indices
+        return lambda cells: (cells[index],)
+    return operator.itemgetter(*indices)
+
+
+def _row_values(cells: list[str], indices: list[int], header: list[str],
+                decimal_comma: bool) -> tuple[list[float], int, str | None]:
+    """A row's sensor values cell by cell (NaN for an empty cell), how many are present, and the header of
+    the first cell that is not a finite number (None if all are)."""
+    values = []
+    present = 0
+    for index in indices:
+        cell = cells[index]
+        if not cell or cell.isspace():
+            values.append(math.nan)
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            value = _number(cell, decimal_comma)
+            if value is None:
+                return values, present, header[index]
+        if not math.isfinite(value):  # NaN and infinities are not JSON: the rule would refuse the message
+            return values, present, header[index]
+        values.append(value)
+        present += 1
+    return values, present, None
 
 
 def _undecodable_line(series: Series) -> int:
