@@ -27,6 +27,7 @@ from policycheck.roles import (
     ACCESS_LOG_BUCKET,
     ARCHIVE,
     AUDIT_BUCKET,
+    BUCKET_LOGGING,
     PROCESSOR,
     PROCESSOR_LOG_GROUP,
     PROCESSOR_ROLE,
@@ -57,7 +58,6 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 
 PROCESSOR_POLICY = role_policy(PROCESSOR_ROLE)

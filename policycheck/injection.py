@@ -132,9 +132,9 @@ def widen_service_grant(service_prefix: str) -> Edit:
     return edit_statements("policy", change)
 
 
-def _any_of_kind(value: str) -> str:
+def _any_of_kind(value: Any) -> Any:
     """`arn:aws:logs:<region>:<account>:log-group:/aws/x` -> `...:log-group:*`; other values unchanged."""
-    if not value.startswith("arn:"):
+    if not isinstance(value, str) or not value.startswith("arn:"):
         return value
     *scope, resource = value.split(":", 5)
     kind = re.match(r"[^:/]*[:/]", resource)
