@@ -148,10 +148,18 @@ def covered_rows(run: Replay) -> list[bool]:
     return covered
 
 
-def shifted_timestamps(count: int, step_ms: int) -> list[int]:
-    """Row times at a fixed step, the last a minute before now (the format refuses times before 2020)."""
-    end = (int(time.time() * 1000) // 1000) * 1000 - 60_000
-    return [end - (count - 1 - index) * step_ms for index in range(count)]
+WEEK_MS = 7 * 24 * 3600 * 1000
+# SKAB's rows carry no calendar the detector could use: they start on a Monday at midnight UTC.
+UNDATED_FIRST_MS = int(datetime(2020, 1, 6, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def shifted_timestamps(count: int, step_ms: int, first_ms: int = UNDATED_FIRST_MS) -> list[int]:
+    """Row times at a fixed step from the series' own first time, moved by whole weeks to end at least a minute
+    before now (the format refuses times before 2020 and in the future). Whole weeks keep the weekday and the time
+    of day, so the detector's weekly profile sees the same calendar whenever the benchmark runs."""
+    last_ms = first_ms + (count - 1) * step_ms
+    offset = (int(time.time() * 1000) - 60_000 - last_ms) // WEEK_MS * WEEK_MS
+    return [first_ms + offset + index * step_ms for index in range(count)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -372,7 +380,7 @@ def nab_report(folder: Path, batch_size: int, detector: Detector | None = None) 
         times, values = read_nab(path)
         steps = [b - a for a, b in zip(times, times[1:]) if b > a]
         step = min(steps)  # a fixed spacing of at most the series' own
-        timestamps = shifted_timestamps(len(values), step)
+        timestamps = shifted_timestamps(len(values), step, times[0])
         run = replay(f"nab-{name.replace('_', '-')}", timestamps, [{"value": v} for v in values], batch_size,
                      detector)
         flags = covered_rows(run)
