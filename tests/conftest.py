@@ -4,12 +4,12 @@ HTTP, with the table and bucket the program declares (provisioned from the dev s
 from __future__ import annotations
 
 import base64
-import functools
 import gzip
 import importlib
 import json
 import logging
 import os
+import pickle
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,14 +55,26 @@ class RunningContext(LambdaContext):
 
 
 @pytest.fixture(scope="session")
-def program_run() -> Callable[..., ProgramRun]:
-    """`program_run(stack, preview=False)`: the program under mocks with the stack's own configuration,
-    run once per session for every test that reads it (a test that changes the configuration runs
-    the program itself)."""
-    @functools.cache
-    def run(stack: str, preview: bool = False) -> ProgramRun:
-        return run_program(stack, preview=preview)
-    return run
+def program_run() -> Iterator[Callable[..., ProgramRun]]:
+    """`program_run(stack, preview=False, config_overrides=None)`: the program under mocks with the stack's
+    configuration (and those overrides), run once per session for every test that reads the same one.
+
+    A run costs more than most tests that read it, so tests share it, and must only read it: each run
+    is pickled when it is made and again at the end of the session, and a run that changed fails the
+    session naming its configuration. A test that expects the program to fail runs it itself."""
+    runs: dict[str, tuple[ProgramRun, bytes]] = {}
+
+    def run(stack: str, preview: bool = False, config_overrides: dict[str, object] | None = None) -> ProgramRun:
+        key = json.dumps({"stack": stack, "preview": preview, "config_overrides": config_overrides or {}},
+                         sort_keys=True)
+        if key not in runs:
+            made = run_program(stack, preview=preview, config_overrides=config_overrides)
+            runs[key] = (made, pickle.dumps(made))
+        return runs[key][0]
+
+    yield run
+    changed = [key for key, (shared, made) in runs.items() if pickle.dumps(shared) != made]
+    assert changed == [], f"a test changed these shared program runs (copy a run before editing it): {changed}"
 
 
 @pytest.fixture(scope="session")

@@ -110,8 +110,8 @@ def test_workgroup_enforces_encrypted_results_in_the_archive_bucket_and_a_scan_l
     assert_input(workgroup, "tags.Environment", suffix)
 
 
-def test_scan_limit_comes_from_config():
-    run = run_program("dev", config_overrides={"athenaBytesScannedCutoffMb": 10})
+def test_scan_limit_comes_from_config(program_run):
+    run = program_run("dev", config_overrides={"athenaBytesScannedCutoffMb": 10})
     assert_input(run.one(WORKGROUP), "configuration.bytesScannedCutoffPerQuery", 10 * 1024 * 1024)
 
 
@@ -139,8 +139,8 @@ def test_device_readings_query_prunes_arrival_partitions_with_the_stacks_margins
     assert expected.sql.count("?") == len(expected.parameters) == 5
 
 
-def test_late_arrival_margin_comes_from_config():
-    run = run_program("dev", config_overrides={"athenaLateArrivalHours": 72})
+def test_late_arrival_margin_comes_from_config(program_run):
+    run = program_run("dev", config_overrides={"athenaLateArrivalHours": 72})
     query = run.one(NAMED_QUERY, "iot-dev-analytics-device-readings-query")
     assert "INTERVAL '72' HOUR" in query.inputs["query"]
 

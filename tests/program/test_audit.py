@@ -68,8 +68,8 @@ def stacks(dev, prod):
 
 
 @pytest.fixture(scope="module")
-def without_trail():
-    return run_program("dev", config_overrides={"auditTrail": "none"})
+def without_trail(program_run):
+    return program_run("dev", config_overrides={"auditTrail": "none"})
 
 
 @pytest.mark.parametrize("stack, retention", [("dev", 30), ("prod", 365)])

@@ -4,7 +4,6 @@ from fnmatch import fnmatchcase
 
 import pytest
 
-from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 KEY = "aws:kms/key:Key"
@@ -57,8 +56,8 @@ LOGS_ARN = "arn:aws:logs:ap-southeast-1:123456789012:log-group:"
 
 
 @pytest.fixture(scope="module")
-def dev_with_iot_logging():
-    return run_program("dev", config_overrides={"enableIotLogging": True})
+def dev_with_iot_logging(program_run):
+    return program_run("dev", config_overrides={"enableIotLogging": True})
 
 
 def _logs_statement(run):

@@ -2,7 +2,6 @@
 
 import pytest
 
-from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 LOGGING = "aws:iot/loggingOptions:LoggingOptions"
@@ -11,8 +10,8 @@ ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="module")
-def dev_with_iot_logging():
-    return run_program("dev", config_overrides={"enableIotLogging": True, "iotLogLevel": "INFO"})
+def dev_with_iot_logging(program_run):
+    return program_run("dev", config_overrides={"enableIotLogging": True, "iotLogLevel": "INFO"})
 
 
 def test_iot_logging_is_off_by_default(dev, prod):
@@ -47,8 +46,8 @@ def test_iot_logging_when_enabled_logs_at_the_configured_level_into_its_encrypte
     }}
 
 
-def test_iot_logging_default_level_is_warn():
-    run = run_program("dev", config_overrides={"enableIotLogging": True})
+def test_iot_logging_default_level_is_warn(program_run):
+    run = program_run("dev", config_overrides={"enableIotLogging": True})
     assert_input(run.one(LOGGING), "defaultLogLevel", "WARN")
 
 

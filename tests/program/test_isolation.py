@@ -9,7 +9,7 @@ import re
 import pytest
 
 from handler.message_format import filters_overlap, telemetry_topic, topic_matches_filter
-from harness.mocks import ProgramRun, RegisteredResource, run_program
+from harness.mocks import ProgramRun, RegisteredResource
 
 DEVICES = ["press-001"]
 RULE = "aws:iot/topicRule:TopicRule"
@@ -30,8 +30,8 @@ NAME_SCOPES = {"aws:glue/catalogTable:CatalogTable": "databaseName", "aws:athena
 
 
 @pytest.fixture(scope="module")
-def stacks() -> dict[str, ProgramRun]:
-    return {stack: run_program(stack, config_overrides={"devices": DEVICES}) for stack in ("dev", "prod")}
+def stacks(program_run) -> dict[str, ProgramRun]:
+    return {stack: program_run(stack, config_overrides={"devices": DEVICES}) for stack in ("dev", "prod")}
 
 
 def physical_names(resource: RegisteredResource) -> list[str]:

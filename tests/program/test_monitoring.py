@@ -11,7 +11,6 @@ from handler import layout, metrics
 from handler.layout import METRICS_NAMESPACE
 from handler.detection import KINDS
 from handler.processor import BatchReport
-from harness.mocks import run_program
 from tests.program.assertions import assert_input, policy_statements
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -67,8 +66,8 @@ def _alarm(run, role: str):
 
 
 @pytest.fixture(scope="module")
-def dev_with_emails():
-    return run_program("dev", config_overrides={"alarmEmails": ["ops@example.com", "oncall@example.com"]})
+def dev_with_emails(program_run):
+    return program_run("dev", config_overrides={"alarmEmails": ["ops@example.com", "oncall@example.com"]})
 
 
 def _pipeline_alarms(run):
@@ -145,17 +144,17 @@ def test_missing_data_is_only_a_fault_for_the_mapping_that_must_always_poll(dev,
         assert_input(alarm, "evaluationPeriods", 1)
 
 
-def test_thresholds_come_from_the_stacks_config():
+def test_thresholds_come_from_the_stacks_config(program_run):
     assert {setting.key: setting.alarm for setting in SETTINGS if setting.alarm} == THRESHOLD_KEY_ALARMS, (
         "every threshold key of the config table sets its one alarm")
     values = {key: 1000 + index for index, key in enumerate(sorted(THRESHOLD_KEY_ALARMS))}
-    run = run_program("dev", config_overrides=values)
+    run = program_run("dev", config_overrides=values)
     for key, role in THRESHOLD_KEY_ALARMS.items():
         assert_input(_alarm(run, role), "threshold", values[key])
 
 
-def test_losing_records_alarms_on_the_first_one_whatever_the_config():
-    run = run_program("dev", config_overrides={"alarmFailedBatches": 50, "alarmRuleFailures": 50})
+def test_losing_records_alarms_on_the_first_one_whatever_the_config(program_run):
+    run = program_run("dev", config_overrides={"alarmFailedBatches": 50, "alarmRuleFailures": 50})
     for role in ("records-dropped", "failure-destination-delivery", "rule-error-action-failures"):
         assert_input(_alarm(run, role), "threshold", 1)
 

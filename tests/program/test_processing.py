@@ -5,7 +5,6 @@ import json
 import pulumi
 
 from handler import layout
-from harness.mocks import run_program
 from harness.stack_config import PROJECT_DIR
 from tests.program.assertions import assert_input, policy_statements
 
@@ -148,14 +147,14 @@ def test_function_traces_with_xray_by_default_and_reserves_no_concurrency(dev, p
         assert "reservedConcurrentExecutions" not in function.inputs, f"{function.urn}: reserves concurrency"
 
 
-def test_tracing_pass_through_drops_the_xray_grant():
-    run = run_program("dev", config_overrides={"tracing": "PassThrough"})
+def test_tracing_pass_through_drops_the_xray_grant(program_run):
+    run = program_run("dev", config_overrides={"tracing": "PassThrough"})
     assert_input(run.one(FUNCTION), "tracingConfig", {"mode": "PassThrough"})
     statements = policy_statements(run.one("aws:iam/rolePolicy:RolePolicy", "iot-dev-processing-role-policy"))
     assert "WriteTraces" not in statements
 
 
-def test_reserved_concurrency_comes_from_config():
-    run = run_program("dev", config_overrides={"reservedConcurrency": 20, "parallelizationFactor": 2})
+def test_reserved_concurrency_comes_from_config(program_run):
+    run = program_run("dev", config_overrides={"reservedConcurrency": 20, "parallelizationFactor": 2})
     assert_input(run.one(FUNCTION), "reservedConcurrentExecutions", 20)
     assert_input(run.one(MAPPING), "parallelizationFactor", 2)

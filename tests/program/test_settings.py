@@ -94,8 +94,8 @@ def test_every_problem_is_reported_at_once():
     assert "`batchSize`" in message and "`logRetentionDays`" in message
 
 
-def test_expiration_after_both_transitions_is_accepted():
-    run = run_program("dev", config_overrides={"archiveNoncurrentTransitionDays": 179, "archiveExpirationDays": 180})
+def test_expiration_after_both_transitions_is_accepted(program_run):
+    run = program_run("dev", config_overrides={"archiveNoncurrentTransitionDays": 179, "archiveExpirationDays": 180})
     assert run.resources
 
 

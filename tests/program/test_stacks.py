@@ -2,14 +2,13 @@
 
 import pytest
 
-from harness.mocks import run_program
 from harness.stack_config import stack_names
 
 
 @pytest.mark.parametrize("stack", stack_names())
 @pytest.mark.parametrize("preview", [True, False], ids=["first-preview", "update"])
-def test_every_stack_file_runs(stack, preview):
-    run = run_program(stack, preview=preview)
+def test_every_stack_file_runs(stack, preview, program_run):
+    run = program_run(stack, preview=preview)
     assert len([r for r in run.resources if r.custom]) >= 30
 
 

@@ -6,7 +6,6 @@ import inspect
 import pytest
 
 from harness.stack_config import stack_names
-from harness.mocks import run_program
 
 REQUIRED_TAG_KEYS = ("Project", "Environment", "ManagedBy", "Owner", "CostCenter")
 
@@ -19,8 +18,8 @@ def _is_taggable(type_token: str) -> bool:
 
 
 @pytest.mark.parametrize("stack", stack_names())
-def test_every_taggable_resource_has_the_stack_tags(stack):
-    run = run_program(stack)
+def test_every_taggable_resource_has_the_stack_tags(stack, program_run):
+    run = program_run(stack)
     taggable = [r for r in run.resources if r.custom and r.type.startswith("aws:") and _is_taggable(r.type)]
     assert len(taggable) >= 15
     for resource in taggable:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.mocks import run_program
-
 OLD_URNS = json.loads((Path(__file__).parent / "old_urns.json").read_text())["runs"]
 
 
@@ -17,8 +15,8 @@ def _label(run: dict) -> str:
 
 
 @pytest.mark.parametrize("old", OLD_URNS, ids=_label)
-def test_every_old_urn_is_kept_or_aliased(old):
-    run = run_program(old["stack"], config_overrides=old["config_overrides"])
+def test_every_old_urn_is_kept_or_aliased(old, program_run):
+    run = program_run(old["stack"], config_overrides=old["config_overrides"])
     declared = {resource.urn for resource in run.resources}
     aliased = {alias: resource.urn for resource in run.resources for alias in resource.aliases}
     lost = [urn for urn in old["urns"] if urn not in declared and urn not in aliased]
