@@ -3,6 +3,9 @@ Rejected with a reason, and a Reading is always one the stores can hold."""
 
 import base64
 import json
+import os
+import subprocess
+import sys
 
 from hypothesis import example, given, settings, strategies as st
 
@@ -134,3 +137,15 @@ def test_the_content_digest_is_the_stored_one_whatever_the_sensor_order():
     assert content_digest({**message, "received_at": NOW_MS + 999}) == 42727
     assert content_digest({**message, "firmware": "v1.2", "sequence": 7}) == 37908
     assert content_digest({**message, "readings": {"temperature": 70.25}}) == 17491
+
+
+def test_of_several_bad_optional_fields_the_detail_names_the_first_in_the_formats_order():
+    # Whatever the process's hash seed: the detail is stored with the quarantined record.
+    script = ("import base64, json; from handler.records import parse_record; "
+              "m = {'schema_version': 1, 'device_id': 'p-1', 'timestamp': 1795081600000, 'readings': {'t': 1.0}, "
+              "'line': 5, 'site': 5, 'firmware': 5}; "
+              "print(parse_record({'kinesis': {'data': base64.b64encode(json.dumps(m).encode()).decode(), "
+              "'approximateArrivalTimestamp': 1795081600.0}}).detail)")
+    details = {subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                              capture_output=True, text=True, check=True).stdout.strip() for seed in range(6)}
+    assert details == {"firmware must be text of at most 64 characters"}
