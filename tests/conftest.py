@@ -23,7 +23,7 @@ from handler import storage
 from handler.message_format import build_message, project, telemetry_topic
 from harness.mocks import ProgramRun, run_program
 from harness.moto_server import patch_moto
-from harness.provision import LocalPipeline, provision_stack
+from harness.provision import LocalPipeline, provision
 from tests.fault_proxy import FaultProxy
 
 SHARD = "shardId-000000000000"
@@ -78,7 +78,7 @@ def program_run() -> Iterator[Callable[..., ProgramRun]]:
 
 
 @pytest.fixture(scope="session")
-def local_aws() -> Iterator[LocalPipeline]:
+def local_aws(program_run) -> Iterator[LocalPipeline]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     patch_moto()  # the local run's moto fixes: transactions cost what they write, not the table's size
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -88,7 +88,7 @@ def local_aws() -> Iterator[LocalPipeline]:
     previous = dict(os.environ)
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                       AWS_DEFAULT_REGION="ap-southeast-1", AWS_ENDPOINT_URL=endpoint)
-    pipeline = provision_stack("dev", endpoint)
+    pipeline = provision(program_run(STACK_SUFFIX), endpoint)  # the dev run the program tests read
     os.environ.update(pipeline.function_environment)
     yield pipeline
     server.stop()
@@ -102,12 +102,17 @@ def index(local_aws):
     return importlib.import_module("handler.index")
 
 
+@pytest.fixture(scope="session")
+def session_stores(local_aws) -> "Stores":
+    # Its clients are made once: a pair of boto3 clients costs more CPU than most tests that use them.
+    return Stores(local_aws)
+
+
 @pytest.fixture
-def stores(local_aws, index) -> "Stores":
+def stores(session_stores, index) -> "Stores":
     """Empty table and bucket before each test."""
-    stores = Stores(local_aws)
-    stores.clear()
-    return stores
+    session_stores.clear()
+    return session_stores
 
 
 @pytest.fixture
