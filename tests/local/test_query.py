@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from typing import Iterator
 from collections import Counter
 from pathlib import Path
 
@@ -33,8 +34,7 @@ def _iso(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000))
 
 
-@pytest.fixture
-def archive(stores, index, tmp_path) -> Path:
+def _export_one_batch(stores, index, destination: Path) -> Path:
     """One batch through the real handler: two devices, a message with every optional field,
     a reading that arrives 48 hours late, and two bad records; then the bucket exported."""
     batch = BatchBuilder()
@@ -49,9 +49,29 @@ def archive(stores, index, tmp_path) -> Path:
     batch.message({"schema_version": 1, "device_id": DEVICE, "timestamp": START_MS, "readings": {"temperature": "hot"}})
     response = index.handler(batch.event(), LambdaContext())
     assert response == {"batchItemFailures": []}
-    destination = tmp_path / "run" / "archive"
     assert export_archive(stores.s3, stores.pipeline.archive_bucket, destination) == len(stores.objects())
     return destination
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def archive(session_stores, index, tmp_path_factory) -> Iterator[Path]:
+    """The exported batch, made once for the tests here that only query it: at the end of the
+    module its files must be what the export wrote."""
+    session_stores.clear()
+    exported = _export_one_batch(session_stores, index, tmp_path_factory.mktemp("run") / "archive")
+    written = _files(exported)
+    yield exported
+    assert _files(exported) == written, "a test changed the shared archive: give it own_archive instead"
+
+
+@pytest.fixture
+def own_archive(stores, index, tmp_path) -> Path:
+    """The exported batch for one test, which may change it or compare it with the bucket."""
+    return _export_one_batch(stores, index, tmp_path / "run" / "archive")
 
 
 def _lines(archive: Path, prefix: str) -> list[dict]:
@@ -59,21 +79,21 @@ def _lines(archive: Path, prefix: str) -> list[dict]:
             for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
 
 
-def test_export_keeps_every_object_under_its_key_byte_for_byte(archive, stores):
+def test_export_keeps_every_object_under_its_key_byte_for_byte(own_archive, stores):
     bucket = stores.pipeline.archive_bucket
     keys = [o["Key"] for o in stores.s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    exported = sorted(str(p.relative_to(archive)) for p in archive.rglob("*") if p.is_file())
+    exported = sorted(str(p.relative_to(own_archive)) for p in own_archive.rglob("*") if p.is_file())
     assert exported == sorted(keys)
     for key in keys:
-        assert (archive / key).read_bytes() == stores.s3.get_object(Bucket=bucket, Key=key)["Body"].read(), key
-    assert not archive.with_name("archive.partial").exists()
+        assert (own_archive / key).read_bytes() == stores.s3.get_object(Bucket=bucket, Key=key)["Body"].read(), key
+    assert not own_archive.with_name("archive.partial").exists()
 
 
-def test_export_replaces_an_earlier_runs_archive(archive, stores):
-    stale = archive / "raw" / "dt=2020-01-01" / "hour=00" / "old.ndjson.gz"
+def test_export_replaces_an_earlier_runs_archive(own_archive, stores):
+    stale = own_archive / "raw" / "dt=2020-01-01" / "hour=00" / "old.ndjson.gz"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"")
-    export_archive(stores.s3, stores.pipeline.archive_bucket, archive)
+    export_archive(stores.s3, stores.pipeline.archive_bucket, own_archive)
     assert not stale.exists()
 
 
@@ -157,8 +177,8 @@ def test_bad_sql_is_one_line(archive, capsys):
     assert error.startswith("error: the query failed: ") and error.count("\n") == 1 and "nope" in error
 
 
-def test_an_archive_without_quarantine_has_an_empty_quarantine_view(archive):
-    for path in (archive / "quarantine").rglob("*.gz"):
+def test_an_archive_without_quarantine_has_an_empty_quarantine_view(own_archive):
+    for path in (own_archive / "quarantine").rglob("*.gz"):
         path.unlink()
-    columns, rows = query.run("SELECT * FROM quarantine", archive)
+    columns, rows = query.run("SELECT * FROM quarantine", own_archive)
     assert columns == QUARANTINE.column_names + ["dt", "hour"] and rows == []
