@@ -9,15 +9,26 @@ RECORDS = 1_200
 
 
 @pytest.fixture(scope="module")
-def kinesis(tmp_path_factory):
+def moto_endpoint(tmp_path_factory):
+    """One patched server for the module (a server costs a second of CPU to start): the tests here
+    use resources of their own on it, a stream and a table each named `patched`."""
     port = free_port()
     server = start_module("harness.moto_server", port, tmp_path_factory.mktemp("moto") / "moto.log")
-    client = boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{port}", region_name="ap-southeast-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    yield f"http://127.0.0.1:{port}"
+    stop(server)
+
+
+def client_for(service: str, endpoint: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name="ap-southeast-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@pytest.fixture(scope="module")
+def kinesis(moto_endpoint):
+    client = client_for("kinesis", moto_endpoint)
     client.create_stream(StreamName="patched", ShardCount=1)
     client.get_waiter("stream_exists").wait(StreamName="patched", WaiterConfig={"Delay": 0.2})
-    yield client
-    stop(server)
+    return client
 
 
 def read_all(kinesis, **position) -> list[dict]:
@@ -51,16 +62,12 @@ def test_a_patched_shard_returns_every_record_once_in_order_from_any_position(ki
 
 
 @pytest.fixture(scope="module")
-def dynamodb(tmp_path_factory):
-    port = free_port()
-    server = start_module("harness.moto_server", port, tmp_path_factory.mktemp("moto-ddb") / "moto.log")
-    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="ap-southeast-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+def dynamodb(moto_endpoint):
+    client = client_for("dynamodb", moto_endpoint)
     client.create_table(TableName="patched", BillingMode="PAY_PER_REQUEST",
                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    yield client
-    stop(server)
+    return client
 
 
 def _put(pk: str, version: int, expected: int | None) -> dict:
