@@ -18,7 +18,10 @@ to g need no per-sensor threshold):
 - the level deviation d = L - B and its normal spread: beyond `levelZ` is a
   **level_shift** when the level jumped there (two outliers in a row on one
   side move L at once) within two level time constants, a **drift** when it
-  crept there;
+  crept there; an outlier confirms a level only beyond `OUTLIER_MARGIN` times
+  the 99th percentile of the sensor's own distances from L (tracked per
+  sensor), so on a sensor whose normal single outliers reach far, a short
+  burst as far is no new level;
 - the short-term variance of r against its normal variance: beyond
   `varianceRatio` is a **variance** change;
 - the run of identical values: a run of at least `stuckReadings` and
@@ -154,6 +157,18 @@ JOINT_LEARN_BELOW = 0.5
 JOINT_NAMED_SHARE = 0.7
 JOINT_MAX_NAMED = 4
 
+# Heavy tails, by magnitude: each sensor tracks the OUTLIER_QUANTILE of its readings' distance from the
+# short-term level, in spreads (at OUTLIER_RATE). Two outliers in a row confirm a new level only beyond
+# OUTLIER_MARGIN times it (and beyond spikeZ): on a sensor whose normal single outliers reach far
+# (a CPU at 100 % every hour), a short burst as far is no new level.
+OUTLIER_QUANTILE = 0.99
+OUTLIER_RATE = 0.05
+OUTLIER_MARGIN = 1.2
+_OUTLIER_UP = 1.0 + OUTLIER_RATE * OUTLIER_QUANTILE
+_OUTLIER_DOWN = 1.0 - OUTLIER_RATE * (1.0 - OUTLIER_QUANTILE)
+_OUTLIER_UP_ABSORBING = 1.0 + ABSORB_FACTOR * OUTLIER_RATE * OUTLIER_QUANTILE
+_OUTLIER_DOWN_ABSORBING = 1.0 - ABSORB_FACTOR * OUTLIER_RATE * (1.0 - OUTLIER_QUANTILE)
+
 # The same products as the hot loop's expressions would compute, once.
 _CLIP_SPREADS_SQUARED = CLIP_SPREADS * CLIP_SPREADS
 _SPREAD_CLIP_SQUARED = SPREAD_CLIP * SPREAD_CLIP
@@ -192,8 +207,8 @@ def _unpack_f32(text: str) -> list[float]:
     return values.tolist()
 
 
-STATE_VERSION = 2
-_SENSOR_FLOATS = struct.Struct("<9d")
+STATE_VERSION = 3
+_SENSOR_FLOATS = struct.Struct("<10d")
 _REFERENCE_FLOAT = struct.Struct("<d")
 
 
@@ -256,8 +271,9 @@ SENSOR_FIELDS = (
     "step",         # typical size of a non-zero step between consecutive values
     "change_rate",  # share of normal readings that differ from the one before
     "tail",         # share of readings beyond CLIP_SPREADS spreads (heavy tails)
+    "outliers",     # OUTLIER_QUANTILE of |x - L| in spreads: how far this sensor's normal outliers reach
     "jumped_at",    # n when the level last jumped to confirmed outliers (-1: never)
-    "outside",      # side (1, -1) of the last reading if it was beyond spikeZ, else 0
+    "outside",      # side (1, -1) of the last reading if it was an outlier (see OUTLIER_MARGIN), else 0
     "reference",    # the baseline at the last normal reading (what the sensor returns to after an episode)
     "season",       # weekly profile: None (not yet), () (none: no weekly pattern), or
                     # (since ms, applied, variance it leaves, offsets by bin)
@@ -269,15 +285,15 @@ LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
 def new_sensor(x: float) -> SensorState:
     """The model of a sensor first seen with value x (nothing learned yet)."""
-    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, -1, 0, x, None, 0)
+    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
 
 
 def sensor_to_list(sensor: SensorState) -> list:
-    (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at, outside,
-     reference, season, last_seen) = sensor
+    (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers, jumped_at,
+     outside, reference, season, last_seen) = sensor
     # Floats as their exact 8 bytes, base64: about half the size of their JSON text. The reference
     # is stored only while it differs from the baseline (in or just after an episode).
-    floats = _SENSOR_FLOATS.pack(level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail)
+    floats = _SENSOR_FLOATS.pack(level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail, outliers)
     if reference != baseline:
         floats += _REFERENCE_FLOAT.pack(reference)
     stored_season = season if not season else [season[0], season[1], season[2], _pack_f32(season[3])]
@@ -288,14 +304,14 @@ def sensor_to_list(sensor: SensorState) -> list:
 def sensor_from_list(values: list) -> SensorState:
     n, run, longest_run, jumped_at, outside, last_seen, packed, stored_season = values
     floats = base64.b64decode(packed)
-    level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail = _SENSOR_FLOATS.unpack_from(floats)
+    level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail, outliers = _SENSOR_FLOATS.unpack_from(floats)
     reference = (_REFERENCE_FLOAT.unpack_from(floats, _SENSOR_FLOATS.size)[0] if len(floats) > _SENSOR_FLOATS.size
                  else baseline)
     season = (stored_season if stored_season is None else
               () if not stored_season else (stored_season[0], stored_season[1], stored_season[2],
                                             _unpack_f32(stored_season[3])))
-    return (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
-            outside, reference, season, last_seen)
+    return (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
+            jumped_at, outside, reference, season, last_seen)
 
 
 class JointModel:
@@ -522,8 +538,8 @@ class Detector:
                 flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
-            (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, jumped_at,
-             was_outside, reference, season, last_seen) = sensor
+            (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
+             jumped_at, was_outside, reference, season, last_seen) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
                 continue
@@ -564,7 +580,11 @@ class Detector:
             # spike does not look like a level shift; a second outlier on the same side confirms a
             # new level, and the level moves there at once.
             r_spike = spike_z * sd_r
-            outside = 0 if -r_spike <= r <= r_spike else (1 if r > 0 else -1)
+            # ... beyond the spike threshold and beyond what this sensor's normal outliers reach.
+            r_jump = OUTLIER_MARGIN * outliers * sd_r
+            if r_jump < r_spike:
+                r_jump = r_spike
+            outside = 0 if -r_jump <= r <= r_jump else (1 if r > 0 else -1)
             jumped = outside and outside == was_outside
             if jumped:
                 new_level = x
@@ -632,6 +652,14 @@ class Detector:
             n += 1
             # Every reading, outliers included, tells how heavy the tail is.
             beyond = 1.0 if r2 > _CLIP_SPREADS_SQUARED * var_r else 0.0
+            if n > quarter_learned:
+                # Quantile tracking: up by a share of itself when exceeded, down otherwise, so that in
+                # equilibrium a share 1 - OUTLIER_QUANTILE of readings lies beyond it; like the spreads,
+                # at ABSORB_FACTOR of the rate from abnormal readings.
+                if r2 > outliers * outliers * floored_var_r:
+                    outliers *= _OUTLIER_UP_ABSORBING if abnormal else _OUTLIER_UP
+                else:
+                    outliers *= _OUTLIER_DOWN_ABSORBING if abnormal else _OUTLIER_DOWN
             if n <= warmup:
                 a = 1.0 / n
                 tail += a * (beyond - tail)
@@ -690,7 +718,8 @@ class Detector:
                 offsets[high] = _f32(offsets[high] + share * error)
                 season = (season_start, season_applied, residual, offsets)
             sensors[name] = (n, new_level, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
-                             change_rate, tail, jumped_at, outside, reference if abnormal else baseline, season,
+                             change_rate, tail, outliers, jumped_at, outside, reference if abnormal else baseline,
+                             season,
                              timestamp_ms)
 
     @staticmethod
