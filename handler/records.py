@@ -183,7 +183,7 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
     # `type(x) is int`, not isinstance: True is not a version, a timestamp or a count. Inline: once per record.
     version = message.get(fmt.FIELD_SCHEMA_VERSION)
     if version != fmt.SCHEMA_VERSION or type(version) is not int:
-        return "schema_version", f"{fmt.FIELD_SCHEMA_VERSION} is {version!r}, expected {fmt.SCHEMA_VERSION}"
+        return "schema_version", f"{fmt.FIELD_SCHEMA_VERSION} is {_short(version)}, expected {fmt.SCHEMA_VERSION}"
     device_id = message.get(fmt.FIELD_DEVICE_ID)
     # Type first: a JSON list or object is unhashable and cannot meet the set.
     if type(device_id) is not str or device_id not in _KNOWN_DEVICE_IDS:
@@ -212,7 +212,7 @@ def _validate(message: dict, arrival_ms: int) -> tuple[str, str] | None:
     for name, value in readings.items():
         if name not in _KNOWN_SENSOR_NAMES:
             if not fmt.SENSOR_NAME_PATTERN.fullmatch(name):
-                return "readings", f"sensor name {name!r} must match {fmt.SENSOR_NAME_PATTERN.pattern}"
+                return "readings", f"sensor name {_short(name)} must match {fmt.SENSOR_NAME_PATTERN.pattern}"
             _remember(_KNOWN_SENSOR_NAMES, name)
         value_type = type(value)
         if (value_type is not float and value_type is not int) or not -MAX_READING_MAGNITUDE <= value <= MAX_READING_MAGNITUDE:
@@ -227,7 +227,7 @@ def _validate_optional(message: dict) -> tuple[str, str] | None:
     # process's hash seed, and the first problem found is the detail stored with the quarantined record.
     for name in fmt.OPTIONAL_INTEGER_FIELDS:
         if name in message and (not _is_int(message[name]) or message[name] < 0):
-            return "optional_field", f"{name} is {message[name]!r}, expected a non-negative integer"
+            return "optional_field", f"{name} is {_short(message[name])}, expected a non-negative integer"
     for name in fmt.OPTIONAL_TEXT_FIELDS:
         if name in message and (not isinstance(message[name], str) or len(message[name]) > fmt.MAX_OPTIONAL_TEXT_LENGTH):
             return "optional_field", f"{name} must be text of at most {fmt.MAX_OPTIONAL_TEXT_LENGTH} characters"

@@ -149,3 +149,10 @@ def test_of_several_bad_optional_fields_the_detail_names_the_first_in_the_format
     details = {subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed)},
                               capture_output=True, text=True, check=True).stdout.strip() for seed in range(6)}
     assert details == {"firmware must be text of at most 64 characters"}
+
+
+def test_details_stay_short_whatever_the_bad_value():
+    huge = ["x" * 1000]
+    for message in (_message(schema_version=huge), _message(readings={"y" * 1000: 1.0}), _message(sequence=huge)):
+        parsed = parse_record(_record(json.dumps(message).encode(), NOW_MS / 1000))
+        assert isinstance(parsed, Rejected) and len(parsed.detail) < 200, parsed.detail
