@@ -58,6 +58,8 @@ FIRST_SEQUENCE = 49_000_000_000_000_000_000
 RECEIVE_DELAY_MS = 120
 ARRIVAL_DELAY_MS = 80
 DAY_MS = 86_400_000
+# Old series move by whole weeks: the weekday and the time of day stay, which the detector's weekly profile keys on.
+WEEK_MS = 7 * DAY_MS
 PROGRESS_EVERY_S = 0.25   # a TTY's line, updated in place
 PROGRESS_LINE_EVERY_S = 10.0  # elsewhere (a log, CI): one line this often
 
@@ -223,13 +225,13 @@ QUARANTINE_REASONS = {
 
 
 def time_offset(series: Series, now_ms: int | None = None) -> int:
-    """0, or whole days that move a series with times before 2020 (which the format refuses) to end shortly
+    """0, or whole weeks that move a series with times before 2020 (which the format refuses) to end shortly
     before now, as the real-data benchmark does; results are shown in the file's own time again."""
     first, last = min(series.times), max(series.times)
     if first >= MIN_TIMESTAMP_MS:
         return 0
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    offset = (now_ms - 60_000 - last) // DAY_MS * DAY_MS
+    offset = (now_ms - 60_000 - last) // WEEK_MS * WEEK_MS
     if first + offset < MIN_TIMESTAMP_MS:
         raise CsvError(f"{series.path}: the times span {(last - first) / DAY_MS / 365.25:.1f} years from before "
                        "2020, more than fits between 2020 and now (the message format refuses earlier times): "
@@ -489,7 +491,7 @@ def summary_lines(run: Replay, score: LabelScore | None) -> list[str]:
         f"{_file_time(run, max(series.times) + run.offset_ms)} ({_duration(max(series.times) - min(series.times))})",
     ]
     if run.offset_ms:
-        lines.append(f"  (times before 2020 are refused by the message format: sent {run.offset_ms // DAY_MS:,} days "
+        lines.append(f"  (times before 2020 are refused by the message format: sent {run.offset_ms // WEEK_MS:,} weeks "
                      f"({run.offset_ms:,} ms) later, shown here in the file's own time)")
     lines += [
         "",

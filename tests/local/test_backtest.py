@@ -74,11 +74,11 @@ def test_times_before_2020_are_shifted_for_the_handler_and_shown_as_in_the_file(
     path = history(tmp_path / "old.csv", start_s=1_400_000_000)  # 2014
     series = read_series(path)
     replayed = backtest.replay(series, backtest.run_config(None, [], []), now_ms=START_MS)
-    assert replayed.offset_ms > 0 and replayed.offset_ms % backtest.DAY_MS == 0
+    assert replayed.offset_ms > 0 and replayed.offset_ms % backtest.WEEK_MS == 0
     assert replayed.stored == ROWS  # nothing refused as "before 2020"
     spike = next(item for item in replayed.episodes() if item["kind"]["S"] == "spike")
     assert int(spike["started_at"]["N"]) - replayed.offset_ms == (1_400_000_000 + SPIKE_ROW) * 1000
-    assert any(f"sent {replayed.offset_ms // backtest.DAY_MS:,} days ({replayed.offset_ms:,} ms) later, shown here in "
+    assert any(f"sent {replayed.offset_ms // backtest.WEEK_MS:,} weeks ({replayed.offset_ms:,} ms) later, shown here in "
                "the file's own time" in line for line in backtest.summary_lines(replayed, None))
 
 
