@@ -389,9 +389,14 @@ class DeviceModel:
     @classmethod
     def from_state(cls, state: object) -> "DeviceModel":
         if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
-            # A state of another version (or none) starts the device afresh: it is relearned
-            # within warmupReadings, which is safer than misreading numbers.
-            return cls()
+            # A state of another version (or none) starts the device's model afresh: it is relearned
+            # within warmupReadings, which is safer than misreading numbers. Its open episodes carry
+            # over (their list is the same in every version so far), so they still close once the
+            # device has settled and their items do not stay open after an upgrade.
+            fresh = cls()
+            if isinstance(state, dict):
+                fresh.open_episodes = {episode.scope: episode for episode in map(Episode.from_list, state.get("e", ()))}
+            return fresh
         joint_raw = state["j"]
         joint = (JointModel(tuple(joint_raw[0]), joint_raw[1], JointModel.unpack(joint_raw[2]))
                  if joint_raw is not None else None)

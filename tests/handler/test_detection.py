@@ -242,6 +242,20 @@ def test_a_state_of_another_version_starts_afresh():
     assert DeviceModel.from_state({"v": 0}).to_state() == DeviceModel().to_state()
 
 
+def test_an_episode_open_in_a_state_of_another_version_still_closes():
+    detector = Detector(LIMITS, SETTINGS)
+    _, model = _run(_rows(temperature=_series(400) + [500.0]), detector)
+    old_state = dict(model.to_state(), v=1, s={"temperature": ["an older sensor format"]})
+    upgraded = DeviceModel.from_state(old_state)
+    assert upgraded.readings == 0 and upgraded.sensors == {} and list(upgraded.open_episodes) == ["temperature"]
+    t = START_MS + 400 * STEP_MS
+    changes = []
+    for k, value in enumerate(_series(SETTINGS.settleReadings + 1, seed=8), 1):
+        changes.extend(detector.observe(upgraded, t + max(k * STEP_MS, k * SETTINGS.settleMs), {"temperature": value}))
+    assert [(e.scope, e.started_at, e.ended_at) for e in changes] == [("temperature", t, t)]
+    assert upgraded.open_episodes == {}
+
+
 # Every kind, on one device, for the batch-split property below.
 def _every_kind_rows():
     n = 1500
