@@ -1,11 +1,11 @@
 """Detection quality of the processor's detector on labeled synthetic series.
 
-    python -m bench.detection_quality [--devices 50] [--readings 3000] [--seed 7]
+    python -m bench.detection_quality [--devices 50] [--readings 3000] [--seed 7] [--setting levelZ=6.5 ...]
 
 Generates a fleet with injected spikes, level shifts, drifts, stuck sensors and
 out-of-limit values (simulation/series.py), runs every device's readings
 through the same Detector the handler uses, in time order with the default
-settings and limits, and prints precision, recall and F1 per kind, one
+settings (or those --setting overrides, as in bench.detection_real) and limits, and prints precision, recall and F1 per kind, one
 detection per episode (at its first reading, with its final kind). Kinds the
 generator does not inject (variance, multivariate) are listed with their
 episodes: every one of them is a false detection here.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.detection_real import add_setting_argument, settings_from_arguments
 from handler.detection import DEVICE_SCOPE, Detector
 from handler.detector_settings import DetectorSettings
 from handler.message_format import KNOWN_SENSORS
@@ -23,9 +24,9 @@ from simulation.series import EVENT_KINDS, MATCH_TOLERANCE, generate_fleet, scor
 START_MS = 1_800_000_000_000
 
 
-def detections_for(fleet) -> list[tuple[str, str, int, str]]:
+def detections_for(fleet, settings: DetectorSettings | None = None) -> list[tuple[str, str, int, str]]:
     """One detection per episode: (device, sensor, index of its first reading, kind)."""
-    detector = Detector({name: (s.low, s.high) for name, s in KNOWN_SENSORS.items()}, DetectorSettings())
+    detector = Detector({name: (s.low, s.high) for name, s in KNOWN_SENSORS.items()}, settings or DetectorSettings())
     found = []
     step = fleet.period_ms
     for device in fleet.devices:
@@ -41,10 +42,11 @@ def detections_for(fleet) -> list[tuple[str, str, int, str]]:
     return found
 
 
-def report(devices: int, readings: int, seed: int) -> str:
+def report(devices: int, readings: int, seed: int, settings: DetectorSettings | None = None) -> str:
+    settings = settings or DetectorSettings()
     # Trouble is injected only after the detector's warm-up, when it has learned what normal is.
-    fleet = generate_fleet(devices, readings, seed=seed, warmup=DetectorSettings().warmupReadings)
-    scores = score(fleet.events, detections_for(fleet))
+    fleet = generate_fleet(devices, readings, seed=seed, warmup=settings.warmupReadings)
+    scores = score(fleet.events, detections_for(fleet, settings))
     lines = [f"{devices} devices x {readings} readings x 4 sensors, seed {seed}, "
              f"match tolerance {MATCH_TOLERANCE} readings",
              "| kind | injected | detected | detections | precision | recall | F1 |",
@@ -61,8 +63,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--readings", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
+    add_setting_argument(parser)
     args = parser.parse_args()
-    print(report(args.devices, args.readings, args.seed))
+    _, settings = settings_from_arguments(parser, args.setting)
+    print(report(args.devices, args.readings, args.seed, settings))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ Prints:
 - SKAB: point-wise precision, recall, F1, FAR, MAR, pooled over files (a row is
   detected when it lies inside an episode, an open one reaching to the end; the
   first 400 rows of each file are never scored), beside SKAB's Hotelling
-  T-squared baseline and the "every row anomalous" line, computed here;
+  T-squared baseline and the "every row anomalous" line, computed here; the
+  false positive rows by the kind of episode they lie in, and the share of
+  the anomaly-free file's rows in episodes;
 - NAB: event-level precision, recall, F1 per series and their mean, beside a
   windowed Gaussian baseline scored the same way;
 - for both, the files the defaults were tuned on and the held-out ones apart.
@@ -39,7 +41,7 @@ import json
 import math
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -133,10 +135,10 @@ def default_detector(settings: DetectorSettings | None = None) -> Detector:
                     settings or DetectorSettings())
 
 
-def covered_rows(run: Replay) -> list[bool]:
-    """Per row: inside an episode [started_at, ended_at] (an open one reaches to the end)."""
+def covering_kinds(run: Replay) -> list[set[str]]:
+    """Per row: the kinds of the episodes [started_at, ended_at] it lies in (an open one reaches to the end)."""
     timestamps = run.timestamps
-    covered = [False] * len(timestamps)
+    kinds: list[set[str]] = [set() for _ in timestamps]
     first_ms = timestamps[0]
     step = timestamps[1] - timestamps[0] if len(timestamps) > 1 else 1
     for episode in run.episodes:
@@ -144,8 +146,13 @@ def covered_rows(run: Replay) -> list[bool]:
         # Rows are at a fixed step here: index from time.
         first_index = max(0, (episode.started_at - first_ms) // step)
         for index in range(first_index, min(len(timestamps), (end_ms - first_ms) // step + 1)):
-            covered[index] = True
-    return covered
+            kinds[index].add(episode.kind)
+    return kinds
+
+
+def covered_rows(run: Replay) -> list[bool]:
+    """Per row: inside an episode (see covering_kinds)."""
+    return [bool(kinds) for kinds in covering_kinds(run)]
 
 
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -201,12 +208,13 @@ class Confusion:
 
 
 def read_skab(path: Path) -> tuple[list[dict[str, float]], list[bool]]:
+    """The rows as sensor readings, and their labels (all normal in a file without an `anomaly` column)."""
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle, delimiter=";")
         rows, labels = [], []
         for line in reader:
             rows.append({SKAB_COLUMNS[column]: float(line[column]) for column in SKAB_COLUMNS})
-            labels.append(float(line["anomaly"]) > 0)  # scoring only: never sent
+            labels.append(float(line.get("anomaly") or 0) > 0)  # scoring only: never sent
     return rows, labels
 
 
@@ -245,11 +253,16 @@ def _invert(matrix: list[list[float]]) -> list[list[float]]:
     return [row[size:] for row in a]
 
 
+SKAB_ANOMALY_FREE = Path("anomaly-free") / "anomaly-free.csv"
+
+
 def skab_report(folder: Path, batch_size: int, detector: Detector | None = None) -> list[str]:
     files = sorted((folder / SKAB_TUNE_FOLDER).glob("*.csv")) + sorted((folder / SKAB_HELD_OUT_FOLDER).glob("*.csv"))
     if not files:
         return [f"(no SKAB files under {folder})"]
     totals = {"all": Confusion(), SKAB_TUNE_FOLDER: Confusion(), SKAB_HELD_OUT_FOLDER: Confusion()}
+    # Rows labeled normal inside an episode, by the episode's kind (a row can lie in several).
+    false_by_kind: dict[str, Counter[str]] = {SKAB_TUNE_FOLDER: Counter(), SKAB_HELD_OUT_FOLDER: Counter()}
     baseline, everything = Confusion(), Confusion()
     episodes = 0
     for path in files:
@@ -257,15 +270,18 @@ def skab_report(folder: Path, batch_size: int, detector: Detector | None = None)
         run = replay(f"skab-{path.parent.name}-{path.stem}", shifted_timestamps(len(rows), SKAB_STEP_MS), rows,
                      batch_size, detector)
         episodes += len(run.episodes)
-        predicted = covered_rows(run)[SKAB_TRAINING_ROWS:]
+        kinds = covering_kinds(run)[SKAB_TRAINING_ROWS:]
         actual = labels[SKAB_TRAINING_ROWS:]
         file_confusion = Confusion()
-        file_confusion.add(predicted, actual)
+        file_confusion.add([bool(row_kinds) for row_kinds in kinds], actual)
         totals["all"] += file_confusion
         totals[path.parent.name] += file_confusion
+        for row_kinds, anomalous in zip(kinds, actual):
+            if not anomalous:
+                false_by_kind[path.parent.name].update(row_kinds)
         baseline.add(hotelling_baseline(rows)[SKAB_TRAINING_ROWS:], actual)
         everything.add([True] * len(actual), actual)
-    return [
+    lines = [
         f"SKAB: {len(files)} files ({SKAB_TUNE_FOLDER}/ tuned on, {SKAB_HELD_OUT_FOLDER}/ held out), "
         f"point-wise, pooled; {episodes} episodes",
         "",
@@ -276,7 +292,21 @@ def skab_report(folder: Path, batch_size: int, detector: Detector | None = None)
         totals[SKAB_HELD_OUT_FOLDER].row(f"this detector, {SKAB_HELD_OUT_FOLDER}/ (held out)"),
         baseline.row("Hotelling T-squared, 99 % UCL, fit on the first 400 rows"),
         everything.row("every row anomalous"),
+        "",
+        "False positive rows by the kind of episode they lie in (a row can lie in several):",
     ]
+    for split, counts in false_by_kind.items():
+        listed = ", ".join(f"{kind} {count:,}" for kind, count in counts.most_common()) or "none"
+        lines.append(f"- {split}/: {listed}")
+    anomaly_free = folder / SKAB_ANOMALY_FREE
+    if anomaly_free.is_file():
+        rows, _ = read_skab(anomaly_free)
+        run = replay("skab-anomaly-free", shifted_timestamps(len(rows), SKAB_STEP_MS), rows, batch_size, detector)
+        scored = covered_rows(run)[SKAB_TRAINING_ROWS:]
+        lines.append(f"- {SKAB_ANOMALY_FREE.as_posix()} (every row normal, not in the table): "
+                     f"{100 * sum(scored) / len(scored):.1f} % of its {len(scored):,} scored rows in "
+                     f"{len(run.episodes)} episodes")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -509,6 +539,29 @@ def compare_detectors(baseline: Path, rounds: int) -> list[str]:
     return lines
 
 
+def add_setting_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="override one detector setting (anomalyDetection names), repeatable")
+
+
+def settings_from_arguments(parser: argparse.ArgumentParser,
+                            texts: list[str]) -> tuple[dict[str, object], DetectorSettings]:
+    """The --setting overrides as written, and the settings they make (checked by the stack's validator)."""
+    overrides: dict[str, object] = {}
+    for text in texts:
+        name, equals, value = text.partition("=")
+        if not equals:
+            parser.error(f"--setting {text!r}: expected NAME=VALUE, for example levelZ=6.5")
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            parser.error(f"--setting {text!r}: the value is not a number")
+    try:
+        return overrides, validate(overrides)
+    except DetectorSettingsError as error:
+        parser.error(f"--setting: {error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with skab/ and nab/")
@@ -518,22 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="with --detector-only: another handler/detection.py to "
                         "time against the current one, alternating")
     parser.add_argument("--rounds", type=int, default=7, help="alternations of --baseline")
-    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
-                        help="override one detector setting (anomalyDetection names), repeatable")
+    add_setting_argument(parser)
     args = parser.parse_args(argv)
-    overrides: dict[str, object] = {}
-    for text in args.setting:
-        name, equals, value = text.partition("=")
-        if not equals:
-            parser.error(f"--setting {text!r}: expected NAME=VALUE, for example levelZ=6.5")
-        try:
-            overrides[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            parser.error(f"--setting {text!r}: the value is not a number")
-    try:
-        settings = validate(overrides)
-    except DetectorSettingsError as error:
-        parser.error(f"--setting: {error}")
+    overrides, settings = settings_from_arguments(parser, args.setting)
     detector = default_detector(settings)
     if args.detector_only:
         print("\n".join(compare_detectors(args.baseline, args.rounds) if args.baseline
