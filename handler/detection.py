@@ -17,8 +17,11 @@ to g need no per-sensor threshold):
   widened for a sensor whose normal readings have heavy tails);
 - the level deviation d = L - B and its normal spread: beyond `levelZ` is a
   **level_shift** when the level jumped there (two outliers in a row on one
-  side move L at once) within two level time constants, a **drift** when it
-  crept there; an outlier confirms a level only beyond `OUTLIER_MARGIN` times
+  side move L at once) within two level time constants, or moved there so fast
+  that its trend (L smoothed over two time constants) is half the deviation
+  behind it; a **drift** when it crept there, reported only beyond
+  `DRIFT_MARGIN` times `levelZ` (real processes creep within their normal
+  wander far more often than they jump); an outlier confirms a level only beyond `OUTLIER_MARGIN` times
   the 99th percentile of the sensor's own distances from L (tracked per
   sensor), so on a sensor whose normal single outliers reach far, a short
   burst as far is no new level;
@@ -76,9 +79,10 @@ the order of KIND_STRENGTH; of equally strong kinds, the first seen stays. So a
 spike that turns out to be the first reading of a level shift becomes a
 level_shift, and a limit violation inside any episode makes it a limit episode.
 
-Scores are in multiples of the kind's threshold (1.0 = just at it), so
-`peak_score` compares across kinds: limit 1 + distance outside the limits in
-spans, stuck the run length over the stuck threshold.
+Scores are in multiples of the kind's threshold (1.0 = just at it; a drift's
+threshold is `DRIFT_MARGIN` times `levelZ`), so `peak_score` compares across
+kinds: limit 1 + distance outside the limits in spans, stuck the run length
+over the stuck threshold.
 """
 
 from __future__ import annotations
@@ -137,6 +141,12 @@ STUCK_CHANGE_RATE = 0.9
 # readings) of the level jumping to confirmed outliers is abrupt: a level shift.
 # Otherwise the level crept there: drift.
 ABRUPT_TIME_CONSTANTS = 2.0
+# ... or if the level's trend (its EWMA over that many time constants) is this share of the deviation behind it.
+ABRUPT_SHARE = 0.5
+# A drift is reported only beyond this many times levelZ (a level shift from levelZ on): real processes
+# creep within their normal wander far more often than they jump, and most false alarms on SKAB were
+# drifts just past levelZ. Measured in bench/README.md (issue 10, false events).
+DRIFT_MARGIN = 1.2
 # Spreads are floored: relative to the level, and to a share of the sensor's
 # typical non-zero step, so a quiet or quantised sensor (a flow in whole l/min
 # that mostly repeats) does not turn one step into an anomaly.
@@ -207,8 +217,8 @@ def _unpack_f32(text: str) -> list[float]:
     return values.tolist()
 
 
-STATE_VERSION = 3
-_SENSOR_FLOATS = struct.Struct("<10d")
+STATE_VERSION = 4
+_SENSOR_FLOATS = struct.Struct("<11d")
 _REFERENCE_FLOAT = struct.Struct("<d")
 
 
@@ -261,6 +271,7 @@ class Episode:
 SENSOR_FIELDS = (
     "n",            # readings learned
     "level",        # short-term level L
+    "trend",        # the level smoothed over ABRUPT_TIME_CONSTANTS of its time constants: how fast it moves
     "baseline",     # slow baseline B
     "var_r",        # normal variance of the innovation x - L
     "var_d",        # normal mean square of the level deviation L - B
@@ -285,15 +296,16 @@ LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
 def new_sensor(x: float) -> SensorState:
     """The model of a sensor first seen with value x (nothing learned yet)."""
-    return (0, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
+    return (0, x, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
 
 
 def sensor_to_list(sensor: SensorState) -> list:
-    (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers, jumped_at,
-     outside, reference, season, last_seen) = sensor
+    (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
+     jumped_at, outside, reference, season, last_seen) = sensor
     # Floats as their exact 8 bytes, base64: about half the size of their JSON text. The reference
     # is stored only while it differs from the baseline (in or just after an episode).
-    floats = _SENSOR_FLOATS.pack(level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail, outliers)
+    floats = _SENSOR_FLOATS.pack(level, trend, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail,
+                                 outliers)
     if reference != baseline:
         floats += _REFERENCE_FLOAT.pack(reference)
     stored_season = season if not season else [season[0], season[1], season[2], _pack_f32(season[3])]
@@ -304,13 +316,14 @@ def sensor_to_list(sensor: SensorState) -> list:
 def sensor_from_list(values: list) -> SensorState:
     n, run, longest_run, jumped_at, outside, last_seen, packed, stored_season = values
     floats = base64.b64decode(packed)
-    level, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail, outliers = _SENSOR_FLOATS.unpack_from(floats)
+    (level, trend, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail,
+     outliers) = _SENSOR_FLOATS.unpack_from(floats)
     reference = (_REFERENCE_FLOAT.unpack_from(floats, _SENSOR_FLOATS.size)[0] if len(floats) > _SENSOR_FLOATS.size
                  else baseline)
     season = (stored_season if stored_season is None else
               () if not stored_season else (stored_season[0], stored_season[1], stored_season[2],
                                             _unpack_f32(stored_season[3])))
-    return (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
+    return (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
             jumped_at, outside, reference, season, last_seen)
 
 
@@ -418,9 +431,10 @@ class Detector:
         # What the hot loop reads for every reading, in one tuple (one attribute load, not twenty).
         absorbing = s.baselineAlpha * ABSORB_FACTOR
         self._hot = (s.warmupReadings, s.levelAlpha, 1.0 - s.levelAlpha, s.baselineAlpha, absorbing,
-                     s.baselineAlpha * SPREAD_RATE, absorbing * SPREAD_RATE, s.spikeZ, s.levelZ, s.varianceRatio,
+                     s.baselineAlpha * SPREAD_RATE, absorbing * SPREAD_RATE, s.spikeZ, s.levelZ,
+                     s.levelZ * DRIFT_MARGIN, s.varianceRatio,
                      s.stuckFactor, s.stuckReadings, self._half_learned, self._quarter_learned,
-                     self._abrupt_readings, self.limits)
+                     self._abrupt_readings, s.levelAlpha / ABRUPT_TIME_CONSTANTS, self.limits)
 
     def new_model(self) -> DeviceModel:
         return DeviceModel()
@@ -529,7 +543,7 @@ class Detector:
         and constants are locals, each sensor's model one tuple unpacked and rebuilt.
         """
         (warmup, level_alpha, keep_level, baseline_alpha, absorbing, spread_alpha, absorbing_spread, spike_z, level_z,
-         variance_ratio, stuck_factor, stuck_readings, half_learned, quarter_learned, abrupt_readings,
+         drift_z, variance_ratio, stuck_factor, stuck_readings, half_learned, quarter_learned, abrupt_readings, trend_alpha,
          limits) = self._hot
         sqrt = math.sqrt
         for name, x in values.items():
@@ -543,7 +557,7 @@ class Detector:
                 flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
-            (n, level, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
+            (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
              jumped_at, was_outside, reference, season, last_seen) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
@@ -567,6 +581,7 @@ class Detector:
                     if explained >= SEASON_EXPLAINED * (explained + residual):
                         season_applied = 1
                         level -= expected  # from now on the level is of the readings less their offsets
+                        trend -= expected
                     else:
                         season = ()  # no weekly pattern worth its state: the profile goes
                 if season_applied:
@@ -634,12 +649,21 @@ class Detector:
                         d = new_level - baseline
                         a_z_d = z_reference if z_reference >= 0.0 else -z_reference
                 if a_z_d > level_z:
-                    # Abrupt if the level jumped (outliers confirmed it) within a level time constant.
-                    shifted = LEVEL_SHIFT if jumped_at >= 0 and n - jumped_at <= abrupt_readings else DRIFT
-                    if a_z_d / level_z > score:
-                        kind, score = shifted, a_z_d / level_z
-                    elif kind is None or KIND_STRENGTH[shifted] > KIND_STRENGTH[kind]:
-                        kind = shifted
+                    # Abrupt if the level jumped (outliers confirmed it) within ABRUPT_TIME_CONSTANTS level
+                    # time constants, or moved there so fast that the trend is ABRUPT_SHARE of the deviation
+                    # behind it (a noisy sensor's level follows a step without confirmed outliers). A level
+                    # that crept there is a drift, and must go DRIFT_MARGIN times further.
+                    behind = new_level - trend
+                    if ((jumped_at >= 0 and n - jumped_at <= abrupt_readings)
+                            or (behind if behind >= 0.0 else -behind) >= ABRUPT_SHARE * (d if d >= 0.0 else -d)):
+                        shifted, ratio = LEVEL_SHIFT, a_z_d / level_z
+                    else:
+                        shifted, ratio = DRIFT, a_z_d / drift_z
+                    if ratio > 1.0:
+                        if ratio > score:
+                            kind, score = shifted, ratio
+                        elif kind is None or KIND_STRENGTH[shifted] > KIND_STRENGTH[kind]:
+                            kind = shifted
                 # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
                 # stuck: one that changes by less than a step between readings repeats values normally.
                 if x_raw == last and change_rate >= STUCK_CHANGE_RATE:
@@ -722,7 +746,8 @@ class Detector:
                 offsets[low] = _f32(offsets[low] + (1.0 - share) * error)
                 offsets[high] = _f32(offsets[high] + share * error)
                 season = (season_start, season_applied, residual, offsets)
-            sensors[name] = (n, new_level, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
+            trend += trend_alpha * (new_level - trend)
+            sensors[name] = (n, new_level, trend, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
                              change_rate, tail, outliers, jumped_at, outside, reference if abnormal else baseline,
                              season,
                              timestamp_ms)

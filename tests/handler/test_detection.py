@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from handler import detection
 from handler.detection import (DEVICE_SCOPE, DRIFT, KINDS, LEVEL_SHIFT, LIMIT, MAX_EPISODE_MS, MULTIVARIATE, SPIKE,
                                SENSOR_FIELDS, STUCK, VARIANCE, Detector, DeviceModel)
 from handler.detector_settings import DetectorSettings
@@ -140,6 +141,27 @@ def test_a_slow_ramp_is_drift():
     assert _index(episodes[0].started_at) > 400
 
 
+def test_a_creep_must_go_drift_margin_times_further_than_a_jump(monkeypatch):
+    # 7 spreads over 600 readings, then held: the slow baseline keeps the level deviation between
+    # levelZ and DRIFT_MARGIN times it, which real processes do all the time (docs/processor.md).
+    values = [v + min(max(0, i - 400), 600) * 3.6 / 600 for i, v in enumerate(_series(1600))]
+    episodes, _ = _run(_rows(temperature=values))
+    assert _summary(episodes) == []
+    monkeypatch.setattr(detection, "DRIFT_MARGIN", 1.0)
+    episodes, _ = _run(_rows(temperature=values))
+    assert [(e.scope, e.kind) for e in episodes] == [("temperature", DRIFT)], "a drift at levelZ itself"
+
+
+def test_a_step_on_a_noisy_sensor_is_a_level_shift_though_no_reading_is_an_outlier():
+    # 4 spreads up: no reading reaches spikeZ, so no outlier confirms the new level; the level follows
+    # within a few of its time constants, far faster than its trend: abrupt.
+    values = _series(400, sigma=2.0) + [v + 8.0 for v in _series(300, seed=2, sigma=2.0)]
+    episodes, model = _run(_rows(temperature=values))
+    assert [(e.scope, e.kind) for e in episodes] == [("temperature", LEVEL_SHIFT)]
+    assert 400 <= _index(episodes[0].started_at) <= 400 + 2 / SETTINGS.levelAlpha
+    assert model.sensors["temperature"][SENSOR_FIELDS.index("jumped_at")] == -1, "no outlier confirmed it"
+
+
 def test_noisier_readings_at_the_same_level_are_a_variance_change():
     values = _series(500) + _series(300, seed=2, sigma=3.0)
     episodes, _ = _run(_rows(temperature=values))
@@ -233,7 +255,7 @@ def test_state_is_small_json_and_round_trips_exactly():
     rows[-5]["s00"] = 1e6
     _, model = _run(rows)
     text = json.dumps(model.to_state(), allow_nan=False)
-    assert len(text) < 8_500  # about 260 bytes a sensor
+    assert len(text) < 9_000  # about 270 bytes a sensor
     assert json.dumps(DeviceModel.from_state(json.loads(text)).to_state(), allow_nan=False) == text
     assert "s00" in DeviceModel.from_state(json.loads(text)).open_episodes
 
