@@ -19,8 +19,8 @@ to g need no per-sensor threshold):
   **level_shift** when the level jumped there (two outliers in a row on one
   side move L at once) within two level time constants, or moved there so fast
   that its trend (L smoothed over two time constants) is half the deviation
-  behind it; a **drift** when it crept there, reported only beyond
-  `DRIFT_MARGIN` times `levelZ` (real processes creep within their normal
+  behind it; a **drift** when it crept there, reported only beyond `driftZ`
+  (higher than `levelZ` by default: real processes creep within their normal
   wander far more often than they jump); an outlier confirms a level only beyond `OUTLIER_MARGIN` times
   the 99th percentile of the sensor's own distances from L (tracked per
   sensor), so on a sensor whose normal single outliers reach far, a short
@@ -80,9 +80,9 @@ spike that turns out to be the first reading of a level shift becomes a
 level_shift, and a limit violation inside any episode makes it a limit episode.
 
 Scores are in multiples of the kind's threshold (1.0 = just at it; a drift's
-threshold is `DRIFT_MARGIN` times `levelZ`), so `peak_score` compares across
-kinds: limit 1 + distance outside the limits in spans, stuck the run length
-over the stuck threshold.
+threshold is `driftZ`), so `peak_score` compares across kinds: limit 1 +
+distance outside the limits in spans, stuck the run length over the stuck
+threshold.
 """
 
 from __future__ import annotations
@@ -143,10 +143,6 @@ STUCK_CHANGE_RATE = 0.9
 ABRUPT_TIME_CONSTANTS = 2.0
 # ... or if the level's trend (its EWMA over that many time constants) is this share of the deviation behind it.
 ABRUPT_SHARE = 0.5
-# A drift is reported only beyond this many times levelZ (a level shift from levelZ on): real processes
-# creep within their normal wander far more often than they jump, and most false alarms on SKAB were
-# drifts just past levelZ. Measured in bench/README.md (issue 10, false events).
-DRIFT_MARGIN = 1.2
 # Spreads are floored: relative to the level, and to a share of the sensor's
 # typical non-zero step, so a quiet or quantised sensor (a flow in whole l/min
 # that mostly repeats) does not turn one step into an anomaly.
@@ -432,7 +428,7 @@ class Detector:
         absorbing = s.baselineAlpha * ABSORB_FACTOR
         self._hot = (s.warmupReadings, s.levelAlpha, 1.0 - s.levelAlpha, s.baselineAlpha, absorbing,
                      s.baselineAlpha * SPREAD_RATE, absorbing * SPREAD_RATE, s.spikeZ, s.levelZ,
-                     s.levelZ * DRIFT_MARGIN, s.varianceRatio,
+                     s.driftZ, s.varianceRatio,
                      s.stuckFactor, s.stuckReadings, self._half_learned, self._quarter_learned,
                      self._abrupt_readings, s.levelAlpha / ABRUPT_TIME_CONSTANTS, self.limits)
 
@@ -652,7 +648,7 @@ class Detector:
                     # Abrupt if the level jumped (outliers confirmed it) within ABRUPT_TIME_CONSTANTS level
                     # time constants, or moved there so fast that the trend is ABRUPT_SHARE of the deviation
                     # behind it (a noisy sensor's level follows a step without confirmed outliers). A level
-                    # that crept there is a drift, and must go DRIFT_MARGIN times further.
+                    # that crept there is a drift, from driftZ on.
                     behind = new_level - trend
                     if ((jumped_at >= 0 and n - jumped_at <= abrupt_readings)
                             or (behind if behind >= 0.0 else -behind) >= ABRUPT_SHARE * (d if d >= 0.0 else -d)):

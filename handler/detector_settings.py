@@ -33,7 +33,10 @@ _SPECS = {
                "spreads, that is a spike"),
     "levelZ": (5.0, 1.0, 1000.0,
                "distance of the short-term level from the baseline, in its own normal spreads, that is a level "
-               "shift or drift"),
+               "shift (the level got there abruptly)"),
+    "driftZ": (6.0, 1.0, 1000.0,
+               "the same distance that is a drift (the level crept there): higher than levelZ by default, since "
+               "real processes creep within their normal wander far more often than they jump"),
     "varianceRatio": (20.0, 1.5, 1e6,
                       "ratio of the short-term to the normal reading-to-reading variance that is a variance change"),
     "jointZ": (5.0, 1.0, 1000.0,
@@ -76,6 +79,7 @@ class DetectorSettings(NamedTuple):
     levelAlpha: float = _number("levelAlpha")
     spikeZ: float = _number("spikeZ")
     levelZ: float = _number("levelZ")
+    driftZ: float = _number("driftZ")
     varianceRatio: float = _number("varianceRatio")
     jointZ: float = _number("jointZ")
     stuckReadings: int = _whole("stuckReadings")

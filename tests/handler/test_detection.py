@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler import detection
 from handler.detection import (DEVICE_SCOPE, DRIFT, KINDS, LEVEL_SHIFT, LIMIT, MAX_EPISODE_MS, MULTIVARIATE, SPIKE,
                                SENSOR_FIELDS, STUCK, VARIANCE, Detector, DeviceModel)
 from handler.detector_settings import DetectorSettings
@@ -141,14 +140,14 @@ def test_a_slow_ramp_is_drift():
     assert _index(episodes[0].started_at) > 400
 
 
-def test_a_creep_must_go_drift_margin_times_further_than_a_jump(monkeypatch):
+def test_a_creep_is_a_drift_only_from_drift_z():
     # 7 spreads over 600 readings, then held: the slow baseline keeps the level deviation between
-    # levelZ and DRIFT_MARGIN times it, which real processes do all the time (docs/processor.md).
+    # levelZ and driftZ, which real processes do all the time (docs/processor.md).
     values = [v + min(max(0, i - 400), 600) * 3.6 / 600 for i, v in enumerate(_series(1600))]
     episodes, _ = _run(_rows(temperature=values))
     assert _summary(episodes) == []
-    monkeypatch.setattr(detection, "DRIFT_MARGIN", 1.0)
-    episodes, _ = _run(_rows(temperature=values))
+    at_level_z = Detector(LIMITS, SETTINGS._replace(driftZ=SETTINGS.levelZ))
+    episodes, _ = _run(_rows(temperature=values), at_level_z)
     assert [(e.scope, e.kind) for e in episodes] == [("temperature", DRIFT)], "a drift at levelZ itself"
 
 
