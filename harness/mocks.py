@@ -28,6 +28,7 @@ from harness.pulumi_internals import (
     engine_urn,
     resolve_with_unknowns,
     wire_properties,
+    without_stack_traces,
 )
 from harness.stack_config import PROJECT_DIR, load_stack_config, project_name
 
@@ -319,8 +320,10 @@ def run_program(
 
     try:
         # The SDK's own test runner: runs the program, awaits what it returns and every
-        # outstanding registration, and raises what the program raised.
-        pulumi.runtime.test(execute)()
+        # outstanding registration, and raises what the program raised. The requests carry
+        # no stack traces, which nothing here reads (harness/pulumi_internals.py).
+        with without_stack_traces():
+            pulumi.runtime.test(execute)()
     finally:
         logger.removeHandler(recorder)
     return ProgramRun(

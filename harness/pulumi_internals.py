@@ -2,19 +2,22 @@
 
 The public API (`pulumi.runtime.set_mocks`, `reset_options`, `test`, `get_root_resource`,
 `set_all_config`, `MockMonitor.get_registered_resources`) runs the program and records it, but
-three things the harness needs have no public form. Each is used only through this module, and
+four things the harness needs have no public form. Each is used only through this module, and
 tests/harness/test_pulumi_internals.py fails when the installed SDK changes one of them, so an
 upgrade breaks there, named, rather than as wrong URNs or missing unknowns somewhere else.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import source_pb2
 
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -66,3 +69,26 @@ async def resolve_with_unknowns(outputs: dict[str, Any]) -> dict[str, Any]:
         return {}
     resolved = await pulumi.Output.all(**outputs).future(with_unknowns=True)
     return dict(resolved) if resolved is not None else {}
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
+@contextlib.contextmanager
+def without_stack_traces() -> Iterator[None]:
+    """Resources registered within send no stack trace and no source position.
+
+    Why: for every resource the SDK walks the whole Python stack (`traceback.extract_stack`, and a
+    file URI per frame) so the engine can point at the line that declared it. Under mocks nothing
+    reads them (the harness records neither, and the policy analyzer gets neither), and under a
+    test runner's deep stack that walk is about a quarter of a run's CPU time. `_get_stack_trace`
+    is the function `register_resource` and `read_resource` call for both; the SDK has no option
+    to skip it.
+    """
+    original = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = _no_stack_trace
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = original

@@ -1,6 +1,7 @@
 """The SDK behaviour harness/pulumi_internals.py relies on: these fail, named, when a Pulumi upgrade
 changes it (see that module for why each is needed)."""
 
+import contextlib
 import textwrap
 
 import pulumi
@@ -9,7 +10,8 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 
-from harness.mocks import run_program
+from harness import mocks
+from harness.mocks import RecordingMonitor, run_program
 from harness.pulumi_internals import EngineUrnMonitor, wire_properties
 from harness.stack_config import project_name
 
@@ -57,3 +59,23 @@ def test_a_first_previews_unknown_outputs_are_kept_and_each_run_has_its_own_stac
     assert isinstance(preview.stack_outputs["arn"], Unknown)
     # A run after another gets a root stack of its own (set_mocks makes one only when there is none).
     assert preview.one("aws:sns/topic:Topic").parent.startswith(f"urn:pulumi:prod::{project_name()}::pulumi:pulumi:Stack::")
+
+
+def test_the_harness_runs_send_no_stack_traces_which_the_sdk_otherwise_walks_for_each_resource(tmp_path, monkeypatch):
+    program = tmp_path / "__main__.py"
+    program.write_text(EXPORTS)
+    sent: list[tuple[int, bool]] = []
+    register = RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        if request.type == "aws:sns/topic:Topic":
+            sent.append((len(request.stackTrace.frames), request.HasField("sourcePosition")))
+        return register(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", recording)
+    run_program("dev", program=program)
+    monkeypatch.setattr(mocks, "without_stack_traces", contextlib.nullcontext)
+    run_program("dev", program=program)
+    [(harness_frames, harness_position), (sdk_frames, sdk_position)] = sent
+    assert (harness_frames, harness_position) == (0, False)
+    assert sdk_frames > 0 and sdk_position  # what `_get_stack_trace` sends when the harness leaves it in place
