@@ -3,7 +3,9 @@ HTTP, with the table and bucket the program declares (provisioned from the dev s
 
 from __future__ import annotations
 
+import atexit
 import base64
+import gc
 import gzip
 import importlib
 import json
@@ -13,18 +15,21 @@ import pickle
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from handler import storage
 from handler.message_format import build_message, project, telemetry_topic
-from harness.mocks import ProgramRun, run_program
-from harness.moto_server import patch_moto
-from harness.provision import LocalPipeline, provision
 from tests.fault_proxy import FaultProxy
+
+if TYPE_CHECKING:
+    from harness.mocks import ProgramRun
+    from harness.provision import LocalPipeline
+
+# boto3, moto and the harness (the Pulumi SDK) are imported by the fixtures that use them: with
+# pytest-xdist the controlling process loads this file too, before it starts the workers, and
+# runs no test.
 
 SHARD = "shardId-000000000000"
 # The stack the fixtures provision (dev): its topic namespace is the one the records come from.
@@ -62,6 +67,8 @@ def program_run() -> Iterator[Callable[..., ProgramRun]]:
     A run costs more than most tests that read it, so tests share it, and must only read it: each run
     is pickled when it is made and again at the end of the session, and a run that changed fails the
     session naming its configuration. A test that expects the program to fail runs it itself."""
+    from harness.mocks import run_program
+
     runs: dict[str, tuple[ProgramRun, bytes]] = {}
 
     def run(stack: str, preview: bool = False, config_overrides: dict[str, object] | None = None) -> ProgramRun:
@@ -79,6 +86,11 @@ def program_run() -> Iterator[Callable[..., ProgramRun]]:
 
 @pytest.fixture(scope="session")
 def local_aws(program_run) -> Iterator[LocalPipeline]:
+    from moto.server import ThreadedMotoServer
+
+    from harness.moto_server import patch_moto
+    from harness.provision import provision
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     patch_moto()  # the local run's moto fixes: transactions cost what they write, not the table's size
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -174,6 +186,8 @@ class Stores:
     pipeline: LocalPipeline
 
     def __post_init__(self) -> None:
+        import boto3
+
         self.dynamodb = boto3.client("dynamodb", endpoint_url=self.pipeline.endpoint_url)
         self.s3 = boto3.client("s3", endpoint_url=self.pipeline.endpoint_url)
 
@@ -267,3 +281,12 @@ def steady_batch(devices: int = 3, readings: int = 40) -> BatchBuilder:
             batch.reading(f"press-{d:03d}", NOW_MS - 300_000 + i * 1000,
                           temperature=70.0 + (i % 7) * 0.1 + d, vibration=2.0 + (i % 5) * 0.01)
     return batch
+
+
+def pytest_configure(config) -> None:
+    # At exit the interpreter would collect the garbage of a whole run (some 340,000 objects after
+    # the processor's tests: about a second, in each xdist worker too) that the process is about to
+    # hand back anyway. Frozen, the objects stay out of those last collections; atexit runs this
+    # after pytest has finished, its own checks for unraisable exceptions in garbage included.
+    atexit.register(gc.freeze)
+
