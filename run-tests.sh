@@ -3,7 +3,7 @@
 # type checker (mypy over components/, handler/ and policies/, settings in pyproject.toml), then
 # the whole test suite (Pulumi mocks, the policy pack over its analyzer protocol, moto's server
 # on loopback). Extra arguments go to pytest (`-m "not e2e and not slow" -n 2`: the README's
-# inner loop, 615 tests in two worker processes, under 30 s on an idle 2-core machine; the README
+# inner loop, 615 tests in two worker processes, about 30 s on a quiet 2-core machine; the README
 # gives the figures and the command they were measured with). The tests run even when lint or
 # type checking fails, so one run shows all three; the exit status is non-zero if any of them
 # failed.
