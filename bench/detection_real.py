@@ -51,6 +51,7 @@ from handler.core import Planner, run_in_memory
 from handler.detection import Detector, Episode
 from handler.detector_settings import DetectorSettings, DetectorSettingsError, validate
 from handler.message_format import KNOWN_SENSORS, build_message, project, telemetry_topic
+from handler.settings import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -539,6 +540,17 @@ def compare_detectors(baseline: Path, rounds: int) -> list[str]:
     return lines
 
 
+def setting_value(option: str, text: str) -> tuple[str, object]:
+    """One `name=value` override as written on the command line (the value JSON, as in the stack file)."""
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip():
+        raise SettingsError(f"{option} {text!r}: expected name=value")
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        raise SettingsError(f"{option} {text!r}: the value must be a number (as in the stack file)") from None
+
+
 def add_setting_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="override one detector setting (anomalyDetection names), repeatable")
@@ -549,13 +561,11 @@ def settings_from_arguments(parser: argparse.ArgumentParser,
     """The --setting overrides as written, and the settings they make (checked by the stack's validator)."""
     overrides: dict[str, object] = {}
     for text in texts:
-        name, equals, value = text.partition("=")
-        if not equals:
-            parser.error(f"--setting {text!r}: expected NAME=VALUE, for example levelZ=6.5")
         try:
-            overrides[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            parser.error(f"--setting {text!r}: the value is not a number")
+            name, value = setting_value("--setting", text)
+        except SettingsError as error:
+            parser.error(str(error))
+        overrides[name] = value
     try:
         return overrides, validate(overrides)
     except DetectorSettingsError as error:

@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.detection_real import SKAB_COLUMNS, Confusion, EventScore, score_events
+from bench.detection_real import SKAB_COLUMNS, Confusion, EventScore, score_events, setting_value
 from handler import detection, layout, quarantine
 from handler.core import Planner, run_in_memory
 from handler.detection import Detector
@@ -93,16 +93,6 @@ class RunConfig:
         self.planner = Planner(Detector(dict(settings.sensor_limits), settings.detector), settings.ttl_days)
 
 
-def _setting_value(option: str, text: str) -> tuple[str, object]:
-    name, separator, value = text.partition("=")
-    if not separator or not name.strip():
-        raise SettingsError(f"{option} {text!r}: expected name=value")
-    try:
-        return name.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        raise SettingsError(f"{option} {text!r}: the value must be a number (as in the stack file)") from None
-
-
 def _limit(text: str) -> tuple[str, tuple[float, float]]:
     name, separator, bounds = text.partition("=")
     if separator and not SENSOR_NAME_PATTERN.match(name.strip()):
@@ -138,7 +128,7 @@ def run_config(stack: str | None, settings: list[str], limits: list[str]) -> Run
         sensor_limits = {name: (spec.low, spec.high) for name, spec in KNOWN_SENSORS.items()}
         anomaly = {}
     for text in settings:
-        name, value = _setting_value("--setting", text)
+        name, value = setting_value("--setting", text)
         anomaly[name] = value
     try:
         validate(anomaly)  # the stack's words: `anomalyDetection.<name>` = ... is not allowed: ...
