@@ -21,10 +21,10 @@ to g need no per-sensor threshold):
   that its trend (L smoothed over two time constants) is half the deviation
   behind it; a **drift** when it crept there, reported only beyond `driftZ`
   (higher than `levelZ` by default: real processes creep within their normal
-  wander far more often than they jump); an outlier confirms a level only beyond `OUTLIER_MARGIN` times
-  the 99th percentile of the sensor's own distances from L (tracked per
-  sensor), so on a sensor whose normal single outliers reach far, a short
-  burst as far is no new level;
+  wander far more often than they jump); an outlier confirms a level only
+  beyond `OUTLIER_MARGIN` times the 99th percentile of the sensor's own
+  distances from L (tracked per sensor), so on a sensor whose normal single
+  outliers reach far, a short burst as far is no new level;
 - the short-term variance of r against its normal variance: beyond
   `varianceRatio` is a **variance** change;
 - the run of identical values: a run of at least `stuckReadings` and
@@ -539,8 +539,8 @@ class Detector:
         and constants are locals, each sensor's model one tuple unpacked and rebuilt.
         """
         (warmup, level_alpha, keep_level, baseline_alpha, absorbing, spread_alpha, absorbing_spread, spike_z, level_z,
-         drift_z, variance_ratio, stuck_factor, stuck_readings, half_learned, quarter_learned, abrupt_readings, trend_alpha,
-         limits) = self._hot
+         drift_z, variance_ratio, stuck_factor, stuck_readings, half_learned, quarter_learned, abrupt_readings,
+         trend_alpha, limits) = self._hot
         sqrt = math.sqrt
         for name, x in values.items():
             sensor = sensors.get(name)
@@ -553,8 +553,8 @@ class Detector:
                 flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
-            (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
-             jumped_at, was_outside, reference, season, last_seen) = sensor
+            (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail,
+             outliers, jumped_at, was_outside, reference, season, last_seen) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
                 continue
@@ -745,8 +745,7 @@ class Detector:
             trend += trend_alpha * (new_level - trend)
             sensors[name] = (n, new_level, trend, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
                              change_rate, tail, outliers, jumped_at, outside, reference if abnormal else baseline,
-                             season,
-                             timestamp_ms)
+                             season, timestamp_ms)
 
     @staticmethod
     def _tail_factor(tail: float) -> float:
