@@ -21,7 +21,10 @@ to g need no per-sensor threshold):
   that its trend (L smoothed over two time constants) is half the deviation
   behind it; a **drift** when it crept there, reported only beyond `driftZ`
   (higher than `levelZ` by default: real processes creep within their normal
-  wander far more often than they jump); an outlier confirms a level only
+  wander far more often than they jump), and also when the level is `driftZ`
+  spreads of the readings' long memory (their mean and variance over about
+  2,000 readings, `LONG_MEMORY`) from its mean, so a creep slow enough for the
+  spreads to keep up with it on the way is still found; an outlier confirms a level only
   beyond `OUTLIER_MARGIN` times the 99th percentile of the sensor's own
   distances from L (tracked per sensor), so on a sensor whose normal single
   outliers reach far, a short burst as far is no new level;
@@ -133,6 +136,14 @@ SPREAD_CLIP = 2.0
 SPREAD_RATE = 1.0
 # The level deviation's spread is floored at this share of the reading-to-reading spread.
 LEVEL_NOISE_SHARE = 0.5
+# The long memory: the mean and variance of the readings themselves, learned this many times slower
+# than the baseline (2,000 readings at the defaults). The spreads above keep up with slow wander, so a
+# creep they absorb on the way is still a drift once the level is driftZ of the long memory's spreads
+# from its mean: the test of a windowed Gaussian over a few thousand readings. It learns from every
+# reading at that one rate, abnormal or not, so a drift it reports cannot hold itself open. Measured
+# (SKAB's anomaly-free run, 9,400 readings of a process that moves slowly on its own): 4 keeps 1.9 % of
+# its rows in episodes as without it; 6 gives 6.9 %, 8 gives 33.9 %.
+LONG_MEMORY = 4.0
 # Only a sensor that normally changes on at least this share of its readings
 # can be stuck: one that changes rarely (a slow temperature to 0.1 degrees, a
 # quantised flow) repeats values in normal operation.
@@ -213,8 +224,8 @@ def _unpack_f32(text: str) -> list[float]:
     return values.tolist()
 
 
-STATE_VERSION = 4
-_SENSOR_FLOATS = struct.Struct("<11d")
+STATE_VERSION = 5
+_SENSOR_FLOATS = struct.Struct("<13d")
 _REFERENCE_FLOAT = struct.Struct("<d")
 
 
@@ -271,6 +282,8 @@ SENSOR_FIELDS = (
     "baseline",     # slow baseline B
     "var_r",        # normal variance of the innovation x - L
     "var_d",        # normal mean square of the level deviation L - B
+    "long_mean",    # mean of the readings over the long memory (LONG_MEMORY)
+    "long_var",     # their variance over it
     "fast_r2",      # short-term mean square of the innovation
     "last",         # last value
     "run",          # identical values in a row before the current one
@@ -292,16 +305,16 @@ LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
 def new_sensor(x: float) -> SensorState:
     """The model of a sensor first seen with value x (nothing learned yet)."""
-    return (0, x, x, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
+    return (0, x, x, x, 0.0, 0.0, x, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
 
 
 def sensor_to_list(sensor: SensorState) -> list:
-    (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
-     jumped_at, outside, reference, season, last_seen) = sensor
+    (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, run, longest_run, step, change_rate,
+     tail, outliers, jumped_at, outside, reference, season, last_seen) = sensor
     # Floats as their exact 8 bytes, base64: about half the size of their JSON text. The reference
     # is stored only while it differs from the baseline (in or just after an episode).
-    floats = _SENSOR_FLOATS.pack(level, trend, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail,
-                                 outliers)
+    floats = _SENSOR_FLOATS.pack(level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, step,
+                                 change_rate, tail, outliers)
     if reference != baseline:
         floats += _REFERENCE_FLOAT.pack(reference)
     stored_season = season if not season else [season[0], season[1], season[2], _pack_f32(season[3])]
@@ -312,15 +325,15 @@ def sensor_to_list(sensor: SensorState) -> list:
 def sensor_from_list(values: list) -> SensorState:
     n, run, longest_run, jumped_at, outside, last_seen, packed, stored_season = values
     floats = base64.b64decode(packed)
-    (level, trend, baseline, var_r, var_d, fast_r2, last, step, change_rate, tail,
+    (level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, step, change_rate, tail,
      outliers) = _SENSOR_FLOATS.unpack_from(floats)
     reference = (_REFERENCE_FLOAT.unpack_from(floats, _SENSOR_FLOATS.size)[0] if len(floats) > _SENSOR_FLOATS.size
                  else baseline)
     season = (stored_season if stored_season is None else
               () if not stored_season else (stored_season[0], stored_season[1], stored_season[2],
                                             _unpack_f32(stored_season[3])))
-    return (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail, outliers,
-            jumped_at, outside, reference, season, last_seen)
+    return (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, run, longest_run, step,
+            change_rate, tail, outliers, jumped_at, outside, reference, season, last_seen)
 
 
 class JointModel:
@@ -553,8 +566,8 @@ class Detector:
                 flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
-            (n, level, trend, baseline, var_r, var_d, fast_r2, last, run, longest_run, step, change_rate, tail,
-             outliers, jumped_at, was_outside, reference, season, last_seen) = sensor
+            (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, run, longest_run, step,
+             change_rate, tail, outliers, jumped_at, was_outside, reference, season, last_seen) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
                 continue
@@ -578,6 +591,8 @@ class Detector:
                         season_applied = 1
                         level -= expected  # from now on the level is of the readings less their offsets
                         trend -= expected
+                        # ... and the long memory's variance is what the profile leaves.
+                        long_var = long_var - explained if long_var - explained > residual else residual
                     else:
                         season = ()  # no weekly pattern worth its state: the profile goes
                 if season_applied:
@@ -660,6 +675,12 @@ class Detector:
                             kind, score = shifted, ratio
                         elif kind is None or KIND_STRENGTH[shifted] > KIND_STRENGTH[kind]:
                             kind = shifted
+                if kind is None:
+                    # A level that crept away while the spreads kept up with it: against the long memory.
+                    long_d = new_level - long_mean
+                    long_spread2 = long_var if long_var > floored_var_r else floored_var_r
+                    if long_d * long_d > drift_z * drift_z * long_spread2:
+                        kind, score = DRIFT, (long_d if long_d >= 0.0 else -long_d) / (drift_z * sqrt(long_spread2))
                 # Only a sensor whose normal reading-to-reading spread shows at its resolution can be
                 # stuck: one that changes by less than a step between readings repeats values normally.
                 if x_raw == last and change_rate >= STUCK_CHANGE_RATE:
@@ -685,10 +706,13 @@ class Detector:
                     outliers *= _OUTLIER_UP_ABSORBING if abnormal else _OUTLIER_UP
                 else:
                     outliers *= _OUTLIER_DOWN_ABSORBING if abnormal else _OUTLIER_DOWN
+            long_error = x - long_mean
             if n <= warmup:
                 a = 1.0 / n
                 tail += a * (beyond - tail)
                 baseline += a * (x - baseline)
+                long_mean += a * long_error
+                long_var += a * (long_error * long_error - long_var)
             else:
                 tail += baseline_alpha * (beyond - tail)
                 baseline += (absorbing if abnormal else baseline_alpha) * (x - baseline)
@@ -696,6 +720,15 @@ class Detector:
                 # spread misjudged in the warm-up cannot keep a sensor abnormal for ever), clipped
                 # against heavy tails.
                 a = absorbing_spread if abnormal else spread_alpha
+                # The long memory, clipped like the spreads (see LONG_MEMORY).
+                long_rate = baseline_alpha / LONG_MEMORY
+                long_limit = _SPREAD_CLIP_SQUARED * long_var
+                long_error2 = long_error * long_error
+                if long_error2 > long_limit:
+                    long_error2 = long_limit
+                    long_error = sqrt(long_limit) if long_error > 0.0 else -sqrt(long_limit)
+                long_mean += long_rate * long_error
+                long_var += long_rate * (long_error2 - long_var)
             # (Not in the first quarter of the warm-up: there is no spread to clip against yet.)
             unclipped = n <= quarter_learned
             limit_r = _SPREAD_CLIP_SQUARED * var_r
@@ -743,9 +776,9 @@ class Detector:
                 offsets[high] = _f32(offsets[high] + share * error)
                 season = (season_start, season_applied, residual, offsets)
             trend += trend_alpha * (new_level - trend)
-            sensors[name] = (n, new_level, trend, baseline, var_r, var_d, new_fast_r2, last, run, longest_run, step,
-                             change_rate, tail, outliers, jumped_at, outside, reference if abnormal else baseline,
-                             season, timestamp_ms)
+            sensors[name] = (n, new_level, trend, baseline, var_r, var_d, long_mean, long_var, new_fast_r2, last, run,
+                             longest_run, step, change_rate, tail, outliers, jumped_at, outside,
+                             reference if abnormal else baseline, season, timestamp_ms)
 
     @staticmethod
     def _tail_factor(tail: float) -> float:

@@ -151,6 +151,31 @@ def test_a_creep_is_a_drift_only_from_drift_z():
     assert [(e.scope, e.kind) for e in episodes] == [("temperature", DRIFT)], "a drift at levelZ itself"
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_creep_the_spreads_keep_up_with_is_a_drift_of_the_long_memory(seed):
+    # 14 noise spreads over 600 readings on a sensor with a slow cycle: the level's spread grows with
+    # it on the way, so the level deviation stays under levelZ; against the readings' long memory
+    # (LONG_MEMORY) it is a drift, which ends once that memory has learned the new level.
+    creep_start, creep_readings = 1000, 600
+    normal = _series(2400, seed=seed, cycle=1.0, period=3600)
+    values = [v + min(max(0, i - creep_start), creep_readings) * 7.0 / creep_readings for i, v in enumerate(normal)]
+    detector, fields = Detector(LIMITS, SETTINGS), SENSOR_FIELDS
+    model, changes, level_z_at_opening = detector.new_model(), [], None
+    for i, value in enumerate(values):
+        found = detector.observe(model, START_MS + i * STEP_MS, {"temperature": value})
+        if found and level_z_at_opening is None:
+            sensor = model.sensors["temperature"]
+            spread = max(sensor[fields.index("var_d")], 0.25 * sensor[fields.index("var_r")]) ** 0.5
+            level_z_at_opening = (sensor[fields.index("level")] - sensor[fields.index("baseline")]) / spread
+        changes.extend(found)
+    episodes = _final(changes)
+    assert [(e.scope, e.kind) for e in episodes] == [("temperature", DRIFT)]
+    assert creep_start < _index(episodes[0].started_at) < creep_start + creep_readings
+    assert level_z_at_opening < SETTINGS.levelZ, "the level's own spread had kept up with the creep"
+    assert episodes[0].ended_at is not None, "the long memory learns the new level"
+    assert _run(_rows(temperature=normal))[0] == [], "the same sensor without the creep"
+
+
 def test_a_step_on_a_noisy_sensor_is_a_level_shift_though_no_reading_is_an_outlier():
     # 4 spreads up: no reading reaches spikeZ, so no outlier confirms the new level; the level follows
     # within a few of its time constants, far faster than its trend: abrupt.
@@ -254,7 +279,7 @@ def test_state_is_small_json_and_round_trips_exactly():
     rows[-5]["s00"] = 1e6
     _, model = _run(rows)
     text = json.dumps(model.to_state(), allow_nan=False)
-    assert len(text) < 9_000  # about 270 bytes a sensor
+    assert len(text) < 10_000  # about 290 bytes a sensor
     assert json.dumps(DeviceModel.from_state(json.loads(text)).to_state(), allow_nan=False) == text
     assert "s00" in DeviceModel.from_state(json.loads(text)).open_episodes
 
