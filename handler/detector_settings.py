@@ -36,7 +36,8 @@ _SPECS = {
                "shift (the level got there abruptly)"),
     "driftZ": (6.0, 1.0, 1000.0,
                "the same distance that is a drift (the level crept there): higher than levelZ by default, since "
-               "real processes creep within their normal wander far more often than they jump"),
+               "real processes creep within their normal wander far more often than they jump; also the level's "
+               "distance from the readings' long-run mean, in their long-run spreads, that is a drift"),
     "varianceRatio": (20.0, 1.5, 1e6,
                       "ratio of the short-term to the normal reading-to-reading variance that is a variance change"),
     "jointZ": (5.0, 1.0, 1000.0,
