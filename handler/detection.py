@@ -28,8 +28,9 @@ to g need no per-sensor threshold):
   beyond `OUTLIER_MARGIN` times the 99th percentile of the sensor's own
   distances from L (tracked per sensor), so on a sensor whose normal single
   outliers reach far, a short burst as far is no new level;
-- the short-term variance of r against its normal variance: beyond
-  `varianceRatio` is a **variance** change;
+- the short-term variance of r about its short-term mean against its normal
+  variance: beyond `varianceRatio` is a **variance** change (about its mean:
+  while the level ramps, r is biased, and a ramp is a change of level);
 - the run of identical values: a run of at least `stuckReadings` and
   `stuckFactor` times the longest run seen in normal operation is **stuck**, on
   a sensor that normally changes on almost every reading, so a quantised or
@@ -224,8 +225,8 @@ def _unpack_f32(text: str) -> list[float]:
     return values.tolist()
 
 
-STATE_VERSION = 5
-_SENSOR_FLOATS = struct.Struct("<13d")
+STATE_VERSION = 6
+_SENSOR_FLOATS = struct.Struct("<14d")
 _REFERENCE_FLOAT = struct.Struct("<d")
 
 
@@ -285,6 +286,7 @@ SENSOR_FIELDS = (
     "long_mean",    # mean of the readings over the long memory (LONG_MEMORY)
     "long_var",     # their variance over it
     "fast_r2",      # short-term mean square of the innovation
+    "fast_r",       # its short-term mean (the variance test reads the spread about it)
     "last",         # last value
     "run",          # identical values in a row before the current one
     "longest_run",  # longest such run seen in normal operation
@@ -305,16 +307,16 @@ LAST_SEEN = SENSOR_FIELDS.index("last_seen")
 
 def new_sensor(x: float) -> SensorState:
     """The model of a sensor first seen with value x (nothing learned yet)."""
-    return (0, x, x, x, 0.0, 0.0, x, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
+    return (0, x, x, x, 0.0, 0.0, x, 0.0, 0.0, 0.0, x, 0, 0, 0.0, 0.0, 0.0, CLIP_SPREADS, -1, 0, x, None, 0)
 
 
 def sensor_to_list(sensor: SensorState) -> list:
-    (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, run, longest_run, step, change_rate,
-     tail, outliers, jumped_at, outside, reference, season, last_seen) = sensor
+    (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, fast_r, last, run, longest_run, step,
+     change_rate, tail, outliers, jumped_at, outside, reference, season, last_seen) = sensor
     # Floats as their exact 8 bytes, base64: about half the size of their JSON text. The reference
     # is stored only while it differs from the baseline (in or just after an episode).
-    floats = _SENSOR_FLOATS.pack(level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, step,
-                                 change_rate, tail, outliers)
+    floats = _SENSOR_FLOATS.pack(level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, fast_r, last,
+                                 step, change_rate, tail, outliers)
     if reference != baseline:
         floats += _REFERENCE_FLOAT.pack(reference)
     stored_season = season if not season else [season[0], season[1], season[2], _pack_f32(season[3])]
@@ -325,15 +327,15 @@ def sensor_to_list(sensor: SensorState) -> list:
 def sensor_from_list(values: list) -> SensorState:
     n, run, longest_run, jumped_at, outside, last_seen, packed, stored_season = values
     floats = base64.b64decode(packed)
-    (level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, step, change_rate, tail,
+    (level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, fast_r, last, step, change_rate, tail,
      outliers) = _SENSOR_FLOATS.unpack_from(floats)
     reference = (_REFERENCE_FLOAT.unpack_from(floats, _SENSOR_FLOATS.size)[0] if len(floats) > _SENSOR_FLOATS.size
                  else baseline)
     season = (stored_season if stored_season is None else
               () if not stored_season else (stored_season[0], stored_season[1], stored_season[2],
                                             _unpack_f32(stored_season[3])))
-    return (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, run, longest_run, step,
-            change_rate, tail, outliers, jumped_at, outside, reference, season, last_seen)
+    return (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, fast_r, last, run, longest_run,
+            step, change_rate, tail, outliers, jumped_at, outside, reference, season, last_seen)
 
 
 class JointModel:
@@ -566,8 +568,8 @@ class Detector:
                 flags[name] = (LIMIT, 1.0 + _outside(x, bounds))
                 sensors[name] = sensor[:LAST_SEEN] + (timestamp_ms,)
                 continue  # implausible: learned from in no way
-            (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, last, run, longest_run, step,
-             change_rate, tail, outliers, jumped_at, was_outside, reference, season, last_seen) = sensor
+            (n, level, trend, baseline, var_r, var_d, long_mean, long_var, fast_r2, fast_r, last, run, longest_run,
+             step, change_rate, tail, outliers, jumped_at, was_outside, reference, season, last_seen) = sensor
             if n == 0:
                 sensors[name] = (1,) + sensor[1:LAST_SEEN] + (timestamp_ms,)
                 continue
@@ -628,9 +630,15 @@ class Detector:
             level_floor = _LEVEL_NOISE_SHARE_SQUARED * floored_var_r
             floored_var_d = var_d if var_d >= level_floor else level_floor
             # The short-term variance takes an outlier only up to the spike threshold: one spike
-            # alone does not make a variance change.
+            # alone does not make a variance change. It is the spread of r about its short-term mean:
+            # while the level ramps, r is biased (the level lags), and a ramp is no variance change.
             r2 = r * r
-            new_fast_r2 = keep_level * fast_r2 + level_alpha * (r2 if -r_spike < r < r_spike else r_spike * r_spike)
+            if -r_spike < r < r_spike:
+                new_fast_r2 = keep_level * fast_r2 + level_alpha * r2
+                new_fast_r = keep_level * fast_r + level_alpha * r
+            else:
+                new_fast_r2 = keep_level * fast_r2 + level_alpha * r_spike * r_spike
+                new_fast_r = keep_level * fast_r + level_alpha * (r_spike if r > 0 else -r_spike)
             if n >= half_learned:
                 # The joint model reads the reading itself against the baseline (not the smoothed
                 # level), so a correlation broken for a few readings shows too.
@@ -642,7 +650,7 @@ class Detector:
                        / (spike_z if tail <= GAUSSIAN_TAIL else spike_z * self._tail_factor(tail)))
                 if z_r > 1.0:
                     kind, score = SPIKE, z_r
-                ratio = new_fast_r2 / floored_var_r / variance_ratio
+                ratio = (new_fast_r2 - new_fast_r * new_fast_r) / floored_var_r / variance_ratio
                 if ratio > 1.0 and ratio > score:
                     kind, score = VARIANCE, ratio
                 if jumped:
@@ -776,8 +784,8 @@ class Detector:
                 offsets[high] = _f32(offsets[high] + share * error)
                 season = (season_start, season_applied, residual, offsets)
             trend += trend_alpha * (new_level - trend)
-            sensors[name] = (n, new_level, trend, baseline, var_r, var_d, long_mean, long_var, new_fast_r2, last, run,
-                             longest_run, step, change_rate, tail, outliers, jumped_at, outside,
+            sensors[name] = (n, new_level, trend, baseline, var_r, var_d, long_mean, long_var, new_fast_r2, new_fast_r,
+                             last, run, longest_run, step, change_rate, tail, outliers, jumped_at, outside,
                              reference if abnormal else baseline, season, timestamp_ms)
 
     @staticmethod

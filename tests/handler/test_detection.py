@@ -193,6 +193,16 @@ def test_noisier_readings_at_the_same_level_are_a_variance_change():
     assert all(_index(e.started_at) >= 500 for e in episodes)
 
 
+def test_a_ramp_with_the_same_noise_is_no_variance_change():
+    # 0.4 noise spreads a reading for 100 readings, as SKAB's motor temperature falls in normal
+    # operation, on a sensor with a slow cycle: the lagging level biases every innovation by about
+    # 8 spreads, but their spread about that bias is the sensor's usual one. A level change.
+    values = [v + min(max(0, i - 700), 100) * 0.2 for i, v in enumerate(_series(1100, seed=6, cycle=1.0, period=300))]
+    episodes, _ = _run(_rows(temperature=values))
+    assert [(e.scope, e.kind) for e in episodes] == [("temperature", LEVEL_SHIFT)]
+    assert 700 < _index(episodes[0].started_at) <= 800
+
+
 def test_a_stuck_sensor_is_stuck_but_a_quantised_or_constant_one_is_not():
     noisy = _series(900, seed=4)
     noisy[500:700] = [noisy[499]] * 200
@@ -279,7 +289,7 @@ def test_state_is_small_json_and_round_trips_exactly():
     rows[-5]["s00"] = 1e6
     _, model = _run(rows)
     text = json.dumps(model.to_state(), allow_nan=False)
-    assert len(text) < 10_000  # about 290 bytes a sensor
+    assert len(text) < 10_000  # about 300 bytes a sensor
     assert json.dumps(DeviceModel.from_state(json.loads(text)).to_state(), allow_nan=False) == text
     assert "s00" in DeviceModel.from_state(json.loads(text)).open_episodes
 
