@@ -29,8 +29,10 @@ to g need no per-sensor threshold):
   distances from L (tracked per sensor), so on a sensor whose normal single
   outliers reach far, a short burst as far is no new level;
 - the short-term variance of r about its short-term mean against its normal
-  variance: beyond `varianceRatio` is a **variance** change (about its mean:
-  while the level ramps, r is biased, and a ramp is a change of level);
+  variance: beyond `varianceRatio` is a **variance** change; while the level
+  ramps, r is biased (the level lags), and a ramp so fast that the bias alone
+  passes `varianceRatio` is a **level_shift** under way (a rate-of-change
+  alarm), not a variance change;
 - the run of identical values: a run of at least `stuckReadings` and
   `stuckFactor` times the longest run seen in normal operation is **stuck**, on
   a sensor that normally changes on almost every reading, so a quantised or
@@ -653,6 +655,13 @@ class Detector:
                 ratio = (new_fast_r2 - new_fast_r * new_fast_r) / floored_var_r / variance_ratio
                 if ratio > 1.0 and ratio > score:
                     kind, score = VARIANCE, ratio
+                else:
+                    # A ramp so fast that the innovations' bias alone passes varianceRatio (the level lags
+                    # it by sqrt(varianceRatio) spreads: a rate-of-change alarm) is a level change under
+                    # way, reported before the level itself is levelZ from the baseline.
+                    ratio = new_fast_r2 / floored_var_r / variance_ratio
+                    if ratio > 1.0 and ratio > score:
+                        kind, score = LEVEL_SHIFT, ratio
                 if jumped:
                     jumped_at = n
                 sd_d = sqrt(floored_var_d)
