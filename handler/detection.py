@@ -85,9 +85,11 @@ the order of KIND_STRENGTH; of equally strong kinds, the first seen stays. So a
 spike that turns out to be the first reading of a level shift becomes a
 level_shift, and a limit violation inside any episode makes it a limit episode.
 
-Scores are in multiples of the kind's threshold (1.0 = just at it; a drift's
-threshold is `driftZ`), so `peak_score` compares across kinds: limit 1 +
-distance outside the limits in spans, stuck the run length over the stuck
+Scores are in multiples of the threshold of the test that fired (1.0 = just
+at it; a drift's is `driftZ`, of the level's spreads or of the long memory's;
+a ramp's level_shift is the innovations' mean square over `varianceRatio`
+times their normal variance), so `peak_score` compares across kinds: limit 1
++ distance outside the limits in spans, stuck the run length over the stuck
 threshold.
 """
 
@@ -447,7 +449,8 @@ class Detector:
                      s.baselineAlpha * SPREAD_RATE, absorbing * SPREAD_RATE, s.spikeZ, s.levelZ,
                      s.driftZ, s.varianceRatio,
                      s.stuckFactor, s.stuckReadings, self._half_learned, self._quarter_learned,
-                     self._abrupt_readings, s.levelAlpha / ABRUPT_TIME_CONSTANTS, self.limits)
+                     self._abrupt_readings, s.levelAlpha / ABRUPT_TIME_CONSTANTS, s.baselineAlpha / LONG_MEMORY,
+                     self.limits)
 
     def new_model(self) -> DeviceModel:
         return DeviceModel()
@@ -557,7 +560,7 @@ class Detector:
         """
         (warmup, level_alpha, keep_level, baseline_alpha, absorbing, spread_alpha, absorbing_spread, spike_z, level_z,
          drift_z, variance_ratio, stuck_factor, stuck_readings, half_learned, quarter_learned, abrupt_readings,
-         trend_alpha, limits) = self._hot
+         trend_alpha, long_rate, limits) = self._hot
         sqrt = math.sqrt
         for name, x in values.items():
             sensor = sensors.get(name)
@@ -652,14 +655,15 @@ class Detector:
                        / (spike_z if tail <= GAUSSIAN_TAIL else spike_z * self._tail_factor(tail)))
                 if z_r > 1.0:
                     kind, score = SPIKE, z_r
-                ratio = (new_fast_r2 - new_fast_r * new_fast_r) / floored_var_r / variance_ratio
+                variance_threshold = floored_var_r * variance_ratio
+                ratio = (new_fast_r2 - new_fast_r * new_fast_r) / variance_threshold
                 if ratio > 1.0 and ratio > score:
                     kind, score = VARIANCE, ratio
                 else:
                     # A ramp so fast that the innovations' bias alone passes varianceRatio (the level lags
                     # it by sqrt(varianceRatio) spreads: a rate-of-change alarm) is a level change under
                     # way, reported before the level itself is levelZ from the baseline.
-                    ratio = new_fast_r2 / floored_var_r / variance_ratio
+                    ratio = new_fast_r2 / variance_threshold
                     if ratio > 1.0 and ratio > score:
                         kind, score = LEVEL_SHIFT, ratio
                 if jumped:
@@ -738,7 +742,6 @@ class Detector:
                 # against heavy tails.
                 a = absorbing_spread if abnormal else spread_alpha
                 # The long memory, clipped like the spreads (see LONG_MEMORY).
-                long_rate = baseline_alpha / LONG_MEMORY
                 long_limit = _SPREAD_CLIP_SQUARED * long_var
                 long_error2 = long_error * long_error
                 if long_error2 > long_limit:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler.detection import (DEVICE_SCOPE, DRIFT, KINDS, LEVEL_SHIFT, LIMIT, MAX_EPISODE_MS, MULTIVARIATE, SPIKE,
-                               SENSOR_FIELDS, STUCK, VARIANCE, Detector, DeviceModel)
+from handler.detection import (DEVICE_SCOPE, DRIFT, KINDS, LEVEL_NOISE_SHARE, LEVEL_SHIFT, LIMIT, MAX_EPISODE_MS,
+                               MULTIVARIATE, SENSOR_FIELDS, SPIKE, STUCK, VARIANCE, Detector, DeviceModel)
 from handler.detector_settings import DetectorSettings
 
 LIMITS = {"temperature": (-40.0, 150.0)}
@@ -165,7 +165,7 @@ def test_a_creep_the_spreads_keep_up_with_is_a_drift_of_the_long_memory(seed):
         found = detector.observe(model, START_MS + i * STEP_MS, {"temperature": value})
         if found and level_z_at_opening is None:
             sensor = model.sensors["temperature"]
-            spread = max(sensor[fields.index("var_d")], 0.25 * sensor[fields.index("var_r")]) ** 0.5
+            spread = max(sensor[fields.index("var_d")], LEVEL_NOISE_SHARE**2 * sensor[fields.index("var_r")]) ** 0.5
             level_z_at_opening = (sensor[fields.index("level")] - sensor[fields.index("baseline")]) / spread
         changes.extend(found)
     episodes = _final(changes)
