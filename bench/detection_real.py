@@ -136,19 +136,45 @@ def default_detector(settings: DetectorSettings | None = None) -> Detector:
                     settings or DetectorSettings())
 
 
-def covering_kinds(run: Replay) -> list[set[str]]:
-    """Per row: the kinds of the episodes [started_at, ended_at] it lies in (an open one reaches to the end)."""
+def episode_rows(run: Replay, episode: Episode) -> range:
+    """The indices of the rows in [started_at, ended_at] (an open episode reaches to the end)."""
     timestamps = run.timestamps
-    kinds: list[set[str]] = [set() for _ in timestamps]
     first_ms = timestamps[0]
     step = timestamps[1] - timestamps[0] if len(timestamps) > 1 else 1
+    end_ms = episode.ended_at if episode.ended_at is not None else timestamps[-1]
+    # Rows are at a fixed step here: index from time.
+    return range(max(0, (episode.started_at - first_ms) // step),
+                 min(len(timestamps), (end_ms - first_ms) // step + 1))
+
+
+def covering_kinds(run: Replay) -> list[set[str]]:
+    """Per row: the kinds of the episodes it lies in."""
+    kinds: list[set[str]] = [set() for _ in run.timestamps]
     for episode in run.episodes:
-        end_ms = episode.ended_at if episode.ended_at is not None else timestamps[-1]
-        # Rows are at a fixed step here: index from time.
-        first_index = max(0, (episode.started_at - first_ms) // step)
-        for index in range(first_index, min(len(timestamps), (end_ms - first_ms) // step + 1)):
+        for index in episode_rows(run, episode):
             kinds[index].add(episode.kind)
     return kinds
+
+
+# Where a false positive row lies, against the labeled rows of the episode it is in (see false_row_places).
+FALSE_ROW_PLACES = ("after", "before", "apart")
+
+
+def false_row_places(run: Replay, labels: list[bool], first_scored: int) -> Counter[str]:
+    """The scored rows labeled normal that lie in an episode, by where: "after" the last labeled row
+    the episode covers (the readings still away from normal once the labels say the anomaly is
+    over), "before" its first, or "apart" (an episode that covers no labeled row). A row in
+    several episodes counts once, in that order."""
+    places: dict[int, int] = {}
+    for episode in run.episodes:
+        rows = episode_rows(run, episode)
+        labeled = [index for index in rows if labels[index]]
+        for index in rows:
+            if index < first_scored or labels[index]:
+                continue
+            place = 2 if not labeled else (0 if index > labeled[-1] else 1)
+            places[index] = min(place, places.get(index, place))
+    return Counter(FALSE_ROW_PLACES[place] for place in places.values())
 
 
 def covered_rows(run: Replay) -> list[bool]:
@@ -264,6 +290,7 @@ def skab_report(folder: Path, batch_size: int, detector: Detector | None = None)
     totals = {"all": Confusion(), SKAB_TUNE_FOLDER: Confusion(), SKAB_HELD_OUT_FOLDER: Confusion()}
     # Rows labeled normal inside an episode, by the episode's kind (a row can lie in several).
     false_by_kind: dict[str, Counter[str]] = {SKAB_TUNE_FOLDER: Counter(), SKAB_HELD_OUT_FOLDER: Counter()}
+    false_by_place: dict[str, Counter[str]] = {SKAB_TUNE_FOLDER: Counter(), SKAB_HELD_OUT_FOLDER: Counter()}
     baseline, everything = Confusion(), Confusion()
     episodes = 0
     for path in files:
@@ -280,6 +307,7 @@ def skab_report(folder: Path, batch_size: int, detector: Detector | None = None)
         for row_kinds, anomalous in zip(kinds, actual):
             if not anomalous:
                 false_by_kind[path.parent.name].update(row_kinds)
+        false_by_place[path.parent.name] += false_row_places(run, labels, SKAB_TRAINING_ROWS)
         baseline.add(hotelling_baseline(rows)[SKAB_TRAINING_ROWS:], actual)
         everything.add([True] * len(actual), actual)
     lines = [
@@ -307,6 +335,11 @@ def skab_report(folder: Path, batch_size: int, detector: Detector | None = None)
         lines.append(f"- {SKAB_ANOMALY_FREE.as_posix()} (every row normal, not in the table): "
                      f"{100 * sum(scored) / len(scored):.1f} % of its {len(scored):,} scored rows in "
                      f"{len(run.episodes)} episodes")
+    lines.append("")
+    lines.append("False positive rows by where they lie: after the last labeled row of the episode they are in "
+                 "(still away once the labels end), before its first, or in an episode apart from every labeled row:")
+    for split, counts in false_by_place.items():
+        lines.append(f"- {split}/: " + ", ".join(f"{place} {counts[place]:,}" for place in FALSE_ROW_PLACES))
     return lines
 
 
